@@ -162,6 +162,16 @@ typedef enum trine_consent_mode {
 /* Returns "session", "once", "always" (or "none"). */
 TRINE_API const char *trine_consent_mode_name(trine_consent_mode m);
 
+/* Looks up the consent a tool demands: the block `tool "<server>" "<tool>"`,
+ * else `tool "<server>" *`. Returns 1 with *mode and *duration_s (seconds of
+ * `once for D`, -1 without a duration) set when a block applies, 0 when the
+ * policy has no block for the tool (mode TRINE_CONSENT_NONE, duration -1),
+ * or TRINE_EINVAL when an argument is NULL. */
+TRINE_API int trine_policy_tool_consent(const trine_policy *p,
+                                        const char *server, const char *tool,
+                                        trine_consent_mode *mode,
+                                        int64_t *duration_s);
+
 /* What the evaluator asks the consent store (step 6). All strings borrowed
  * for the duration of the call. */
 typedef struct trine_consent_query {
@@ -171,7 +181,9 @@ typedef struct trine_consent_query {
     const char *tool;
     trine_consent_mode mode;
     const char *session; /* NULL when the request carries none */
-    const char *args_hash; /* hex SHA-256 of the canonical JSON arguments */
+    const char *args_hash; /* hex SHA-256 of the canonical JSON arguments
+                              for TRINE_CONSENT_ALWAYS (the one mode bound
+                              to the arguments); NULL for the others */
     int64_t now_ms;
 } trine_consent_query;
 

@@ -6,6 +6,8 @@
 
 #include "trine.h"
 
+#include <stdbool.h>
+
 /* Appends one diagnostic (message formatted printf-style). d may be NULL, in
  * which case nothing is recorded. Past TRINE_DIAG_MAX errors, one "too many
  * errors" note is kept and later errors are dropped from the list but still

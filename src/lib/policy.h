@@ -93,6 +93,7 @@ typedef struct cpl_block {
     const char *name;        /* NULL for `agent *` and the forbid block */
     const char *file;        /* where it was first declared */
     unsigned line;
+    unsigned col;            /* of the first declaration's keyword */
     unsigned order;          /* declaration order among blocks of its kind */
     const cpl_rule **rules;  /* declaration order, across repeats */
     size_t nrules;
@@ -118,8 +119,9 @@ typedef struct cpl_binding {
     const char *name;        /* NULL for `user *` */
     const cpl_block **roles;
     size_t nroles;
-    const char *file;
+    const char *file;        /* first declaration */
     unsigned line;
+    unsigned col;
 } cpl_binding;
 
 /* ---- Tools ------------------------------------------------------------- */
@@ -147,6 +149,7 @@ typedef struct cpl_needs {
     cpl_template tmpl;
     const char *file;
     unsigned line;
+    unsigned col;            /* of the `needs` keyword */
 } cpl_needs;
 
 typedef struct cpl_arg {
@@ -174,6 +177,7 @@ typedef struct cpl_tool {
     const char *name;        /* NULL for `tool "<server>" *` */
     const char *file;        /* first declaration */
     unsigned line;
+    unsigned col;
     cpl_needs *needs;
     size_t nneeds;
     cpl_arg *args;
@@ -191,8 +195,9 @@ typedef struct cpl_tool {
 typedef struct cpl_server {
     const char *name;
     bool declared;           /* a `server` block exists */
-    const char *file;
+    const char *file;        /* first server block, else first tool */
     unsigned line;
+    unsigned col;
     const char **audiences;
     size_t naudiences;
     const char *resource_metadata;   /* NULL when absent */

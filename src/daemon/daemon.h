@@ -1,0 +1,30 @@
+/*
+ * daemon.h - what the threads of trined share: the settings, the current
+ * policy, the consent cache, the audit writer and the queue of finished
+ * jobs. main.c builds one daemon_ctx and hands it to every part.
+ */
+#ifndef TRINED_DAEMON_H
+#define TRINED_DAEMON_H
+
+#include "daemon/config.h"
+#include "daemon/job.h"
+
+#include <stdatomic.h>
+
+struct snapshot;
+struct consents;
+struct writer;
+
+typedef struct daemon_ctx {
+    const trined_config *cfg;
+    struct snapshot *snap;
+    struct consents *grants;
+    struct writer *writer;
+    doneq done;
+    /* Lines handed to the workers and not finished yet. The writer waits
+     * for these (up to the commit interval) before committing, so one
+     * transaction takes every check of a burst. */
+    atomic_long evaluating;
+} daemon_ctx;
+
+#endif /* TRINED_DAEMON_H */

@@ -1,0 +1,715 @@
+/*
+ * server.c - the listening socket and the event loop (see server.h).
+ */
+#define _GNU_SOURCE /* struct ucred, accept4 */
+
+#include "daemon/server.h"
+
+#include "daemon/conn.h"
+#include "daemon/listen.h"
+#include "daemon/log.h"
+#include "daemon/rpc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* epoll data of the descriptors that are not connections (a connection's
+ * is its pointer, never this small). */
+enum {
+    TAG_LISTEN = 1,
+    TAG_SIGNAL,
+    TAG_INOTIFY,
+    TAG_TIMER,
+    TAG_DONE,
+    TAG_LAST = 16
+};
+
+#define SERVER_MAX_EVENTS 256
+/* Bytes read from one connection per wake-up, so one busy client cannot
+ * starve the others (level-triggered epoll brings it back). */
+#define SERVER_READ_BUDGET (256 * 1024)
+/* How long a stopping daemon waits for replies to drain. */
+#define SERVER_DRAIN_MS 5000
+/* Quiet time after the last policy file event before reloading. */
+#define SERVER_DEBOUNCE_MS 100
+/* Pause before accepting again when out of descriptors. */
+#define SERVER_ACCEPT_PAUSE_MS 100
+/* Idle jobs kept for reuse. */
+#define SERVER_POOL_MAX 4096
+/* How long a connection we are done with waits for its peer to close:
+ * closing a socket with unread input would reset it, and the peer could
+ * lose the last reply, or fail a send it made just before. */
+#define SERVER_LINGER_MS 2000
+
+struct server {
+    const trined_config *cfg;
+    int epfd;
+    int lfd;
+    int sigfd;
+    int inofd;
+    int tfd;
+    bool activated; /* systemd's socket: not ours to remove */
+    bool created;   /* we made the socket file and remove it */
+    bool accept_paused;
+    int64_t accept_resume_ms;
+    conn *conns; /* open connections, and closed ones whose jobs
+                    are still in flight */
+    size_t nconns;
+    size_t nlinger; /* connections lingering */
+    conn *dirty;    /* connections to look at after this wake-up */
+    jobpool pool;
+    jobq batch; /* new lines of this wake-up, for the workers */
+    uint64_t next_id;
+    size_t inflight; /* jobs made and not yet collected */
+    bool stopping;
+    int64_t stop_deadline;
+};
+
+static int64_t server_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void server_log_errno(log_level lvl, const char *event, const char *what)
+{
+    logline l;
+    if (log_begin(&l, lvl, event)) {
+        log_str(&l, "op", what);
+        log_str(&l, "error", strerror(errno));
+        log_end(&l);
+    }
+}
+
+bool server_activated(const server *s)
+{
+    return s->activated;
+}
+
+bool server_peer_allowed(const trined_config *cfg, uid_t uid, gid_t gid)
+{
+    if (cfg->n_allow_uid == 0 && (uid == geteuid() || uid == 0))
+        return true;
+    for (size_t i = 0; i < cfg->n_allow_uid; i++) {
+        if (cfg->allow_uid[i] == uid)
+            return true;
+    }
+    for (size_t i = 0; i < cfg->n_allow_gid; i++) {
+        if (cfg->allow_gid[i] == gid)
+            return true;
+    }
+    return false;
+}
+
+static int server_watch(server *s, int fd, uint64_t tag, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.u64 = tag};
+    return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int server_open(const trined_config *cfg, server **out, char *err,
+                size_t errlen)
+{
+    server *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return TRINE_ENOMEM;
+    }
+    s->cfg = cfg;
+    s->lfd = s->sigfd = s->inofd = s->tfd = -1;
+    s->pool.max = SERVER_POOL_MAX;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epfd < 0) {
+        snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+        free(s);
+        return TRINE_EIO;
+    }
+    s->lfd = listen_open(cfg, &s->activated, err, errlen);
+    if (s->lfd < 0)
+        goto fail;
+    s->created = !s->activated;
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    s->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->sigfd < 0 || s->tfd < 0) {
+        snprintf(err, errlen, "signalfd/timerfd: %s", strerror(errno));
+        goto fail;
+    }
+    if (server_watch(s, s->lfd, TAG_LISTEN, EPOLLIN) != 0 ||
+        server_watch(s, s->sigfd, TAG_SIGNAL, EPOLLIN) != 0 ||
+        server_watch(s, s->tfd, TAG_TIMER, EPOLLIN) != 0) {
+        snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+        goto fail;
+    }
+
+    /* Watching the policy directory is a convenience (SIGHUP always
+     * works), so failing to is only a warning. */
+    s->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (s->inofd < 0 ||
+        inotify_add_watch(s->inofd, cfg->policy,
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
+                              IN_MOVED_FROM) < 0 ||
+        server_watch(s, s->inofd, TAG_INOTIFY, EPOLLIN) != 0) {
+        server_log_errno(LOG_WARN, "policy_watch_failed", "inotify");
+        if (s->inofd >= 0)
+            close(s->inofd);
+        s->inofd = -1;
+    }
+    *out = s;
+    return 0;
+fail:
+    if (s->created)
+        unlink(cfg->socket);
+    if (s->lfd >= 0)
+        close(s->lfd);
+    if (s->sigfd >= 0)
+        close(s->sigfd);
+    if (s->tfd >= 0)
+        close(s->tfd);
+    close(s->epfd);
+    free(s);
+    return TRINE_EIO;
+}
+
+static void server_mark_dirty(server *s, conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    c->dirty_next = s->dirty;
+    s->dirty = c;
+}
+
+/* Makes a connection of an accepted socket and registers it. Returns it,
+ * or NULL (the socket closed) on failure. */
+static conn *server_add_conn(server *s, int fd, const struct ucred *cr,
+                             uint32_t events)
+{
+    conn *c = conn_new(fd, ++s->next_id, s->cfg->max_line);
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (c == NULL || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        server_log_errno(LOG_ERROR, "accept_failed", "register");
+        if (c != NULL)
+            conn_free(c);
+        else
+            close(fd);
+        return NULL;
+    }
+    c->events = events;
+    c->uid = cr->uid;
+    c->gid = cr->gid;
+    c->pid = cr->pid;
+    c->next = s->conns;
+    if (s->conns != NULL)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    return c;
+}
+
+/* Answers a refused peer with one error line; the connection then takes
+ * no request and closes (after lingering, so the peer reads the line). */
+static void server_refuse(server *s, int fd, const struct ucred *cr)
+{
+    logline l;
+    if (log_begin(&l, LOG_WARN, "peer_refused")) {
+        log_uint(&l, "uid", cr->uid);
+        log_uint(&l, "gid", cr->gid);
+        log_int(&l, "pid", cr->pid);
+        log_end(&l);
+    }
+    conn *c = server_add_conn(s, fd, cr, 0);
+    if (c == NULL)
+        return;
+    char msg[64];
+    snprintf(msg, sizeof msg, "peer uid %u is not allowed", (unsigned)cr->uid);
+    rpc_write_error(&c->out, NULL, RPC_INVALID_REQUEST, msg);
+    c->eof = true;
+    if (c->out.oom)
+        c->closing = true;
+    server_mark_dirty(s, c);
+}
+
+static void server_pause_accept(server *s)
+{
+    if (s->accept_paused || s->lfd < 0)
+        return;
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+    s->accept_paused = true;
+    s->accept_resume_ms = server_mono_ms() + SERVER_ACCEPT_PAUSE_MS;
+}
+
+static void server_accept(server *s)
+{
+    for (;;) {
+        int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            /* Out of descriptors or memory: stop accepting for a moment
+             * instead of spinning on a listening socket that stays
+             * readable. */
+            server_log_errno(LOG_ERROR, "accept_failed", "accept");
+            server_pause_accept(s);
+            return;
+        }
+        struct ucred cr;
+        socklen_t len = sizeof cr;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) {
+            server_log_errno(LOG_WARN, "peer_unknown", "SO_PEERCRED");
+            close(fd);
+            continue;
+        }
+        if (!server_peer_allowed(s->cfg, cr.uid, cr.gid)) {
+            server_refuse(s, fd, &cr);
+            continue;
+        }
+        conn *c = server_add_conn(s, fd, &cr, EPOLLIN);
+        if (c == NULL)
+            continue;
+        logline l;
+        if (log_begin(&l, LOG_DEBUG, "conn_open")) {
+            log_uint(&l, "conn", c->id);
+            log_uint(&l, "uid", cr.uid);
+            log_int(&l, "pid", cr.pid);
+            log_end(&l);
+        }
+    }
+}
+
+/* Reads from c as far as it allows, counting the jobs it makes. */
+static conn_status server_read(server *s, conn *c, size_t budget)
+{
+    size_t before = c->njobs;
+    conn_status st = conn_read(c, &s->pool, &s->batch, budget);
+    s->inflight += c->njobs - before;
+    return st;
+}
+
+/* Reads and drops a lingering connection's input. Returns true once the
+ * peer has closed (or failed). */
+static bool server_discard(conn *c)
+{
+    char sink[16384];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = read(c->fd, sink, sizeof sink);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    }
+    return false;
+}
+
+static void server_conn_event(server *s, conn *c, uint32_t ev)
+{
+    if (c->closing)
+        return;
+    if (c->lingering) {
+        if (server_discard(c) || (ev & (EPOLLHUP | EPOLLERR)))
+            c->closing = true;
+        server_mark_dirty(s, c);
+        return;
+    }
+    if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->eof && !c->paused) {
+        if (server_read(s, c, SERVER_READ_BUDGET) == CONN_ERR)
+            c->closing = true;
+    }
+    /* The peer closed both ways: its replies cannot be delivered. Its
+     * requests already read are still evaluated and audited. */
+    if (ev & (EPOLLHUP | EPOLLERR))
+        c->closing = true;
+    server_mark_dirty(s, c);
+}
+
+static void server_update_events(server *s, conn *c)
+{
+    uint32_t want = 0;
+    if ((!c->eof && !c->paused) || c->lingering)
+        want |= EPOLLIN;
+    if (conn_out_pending(c) > 0)
+        want |= EPOLLOUT;
+    if (want == c->events)
+        return;
+    struct epoll_event ev = {.events = want, .data.ptr = c};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+        c->closing = true;
+        server_mark_dirty(s, c);
+        return;
+    }
+    c->events = want;
+}
+
+/* Closes c's socket after an orderly end: the peer gets EOF after the last
+ * reply, and what it still had in flight is read and dropped so that the
+ * close does not turn into a reset it would see before our replies. */
+static void server_shutdown_fd(conn *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    char sink[16384];
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = read(c->fd, sink, sizeof sink);
+        if (n <= 0 && !(n < 0 && errno == EINTR))
+            break;
+    }
+}
+
+static void server_unlink_conn(server *s, conn *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    s->nconns--;
+}
+
+static void server_close_fd(server *s, conn *c, bool orderly)
+{
+    if (c->fd < 0)
+        return;
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (orderly)
+        server_shutdown_fd(c);
+    if (c->lingering) {
+        c->lingering = false;
+        s->nlinger--;
+    }
+    close(c->fd);
+    c->fd = -1;
+    framer_free(&c->in);
+    sb_free(&c->out);
+    c->out_off = 0;
+    logline l;
+    if (log_begin(&l, LOG_DEBUG, "conn_closed")) {
+        log_uint(&l, "conn", c->id);
+        log_uint(&l, "pending_jobs", c->njobs);
+        log_end(&l);
+    }
+}
+
+/* Looks at every connection something happened to: collects finished
+ * replies, writes, closes and frees, and re-arms epoll. */
+static void server_process_dirty(server *s)
+{
+    while (s->dirty != NULL) {
+        conn *c = s->dirty;
+        s->dirty = c->dirty_next;
+        c->dirty = false;
+        c->dirty_next = NULL;
+
+        size_t before = c->njobs;
+        conn_collect(c, &s->pool);
+        s->inflight -= before - c->njobs;
+        if (!c->closing && conn_out_pending(c) > 0 && conn_flush(c) != CONN_OK)
+            c->closing = true;
+        bool orderly = !c->closing && !c->lingering && conn_finished(c);
+        if (orderly && !c->peer_eof && !s->stopping) {
+            /* Everything is answered but the peer may still be sending:
+             * signal EOF and wait for it to close. */
+            shutdown(c->fd, SHUT_WR);
+            c->lingering = true;
+            c->linger_until = server_mono_ms() + SERVER_LINGER_MS;
+            s->nlinger++;
+            server_update_events(s, c);
+            continue;
+        }
+        if (orderly)
+            c->closing = true;
+        if (c->closing) {
+            server_close_fd(s, c, orderly);
+            /* Jobs still in flight come back later; the connection waits
+             * for them without its socket. */
+            if (c->njobs == 0) {
+                server_unlink_conn(s, c);
+                conn_free(c);
+            }
+            continue;
+        }
+        if (conn_update_pause(c) && !c->paused) {
+            /* Lines already buffered get no new epoll event: frame them
+             * now. */
+            if (server_read(s, c, 0) == CONN_ERR) {
+                c->closing = true;
+                server_mark_dirty(s, c);
+                continue;
+            }
+        }
+        server_update_events(s, c);
+    }
+}
+
+/* Closes lingering connections whose peers did not close in time. */
+static void server_sweep_lingering(server *s, int64_t now)
+{
+    for (conn *c = s->conns; c != NULL; c = c->next) {
+        if (c->lingering && !c->closing && now >= c->linger_until) {
+            c->closing = true;
+            server_mark_dirty(s, c);
+        }
+    }
+}
+
+static void server_begin_stop(server *s, const char *why)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    s->stop_deadline = server_mono_ms() + SERVER_DRAIN_MS;
+    logline l;
+    if (log_begin(&l, LOG_INFO, "stopping")) {
+        log_str(&l, "signal", why);
+        log_uint(&l, "connections", s->nconns);
+        log_uint(&l, "in_flight", s->inflight);
+        log_end(&l);
+    }
+    if (s->lfd >= 0) {
+        if (!s->accept_paused)
+            epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+        close(s->lfd);
+        s->lfd = -1;
+    }
+    if (s->created) {
+        unlink(s->cfg->socket);
+        s->created = false;
+    }
+    /* Every complete line already received is answered, backpressure or
+     * not; nothing more is read. */
+    for (conn *c = s->conns; c != NULL; c = c->next) {
+        if (c->lingering)
+            c->closing = true;
+        while (!c->eof && !c->closing) {
+            c->paused = false;
+            size_t before = c->njobs;
+            if (server_read(s, c, 0) == CONN_ERR)
+                c->closing = true;
+            if (c->njobs == before)
+                break;
+        }
+        c->eof = true;
+        framer_clear(&c->in);
+        server_mark_dirty(s, c);
+    }
+}
+
+static void server_signal(server *s, snapshot *snap)
+{
+    struct signalfd_siginfo si;
+    for (;;) {
+        ssize_t n = read(s->sigfd, &si, sizeof si);
+        if (n != (ssize_t)sizeof si)
+            return;
+        if (si.ssi_signo == SIGHUP) {
+            logline l;
+            if (log_begin(&l, LOG_INFO, "reload_requested")) {
+                log_str(&l, "source", "SIGHUP");
+                log_end(&l);
+            }
+            snapshot_request_reload(snap);
+        } else {
+            server_begin_stop(s, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        }
+    }
+}
+
+static bool server_is_policy_file(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 6 && strcmp(name + n - 6, ".trine") == 0 && name[0] != '.';
+}
+
+/* Policy directory events start (or restart) the debounce timer, so a
+ * burst of writes leads to one reload once the files are quiet. */
+static void server_inotify(server *s)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool relevant = false;
+    for (;;) {
+        ssize_t n = read(s->inofd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            if ((ev->mask & IN_Q_OVERFLOW) ||
+                (ev->len > 0 && server_is_policy_file(ev->name)))
+                relevant = true;
+            if (ev->mask & IN_IGNORED) {
+                logline l;
+                if (log_begin(&l, LOG_WARN, "policy_watch_lost")) {
+                    log_str(&l, "policy", s->cfg->policy);
+                    log_end(&l);
+                }
+            }
+            p += sizeof *ev + ev->len;
+        }
+    }
+    if (!relevant)
+        return;
+    struct itimerspec its = {
+        .it_value = {.tv_sec = 0, .tv_nsec = SERVER_DEBOUNCE_MS * 1000000L}};
+    timerfd_settime(s->tfd, 0, &its, NULL);
+}
+
+static void server_timer(server *s, snapshot *snap)
+{
+    uint64_t expirations;
+    ssize_t n = read(s->tfd, &expirations, sizeof expirations);
+    if (n != (ssize_t)sizeof expirations)
+        return;
+    logline l;
+    if (log_begin(&l, LOG_INFO, "reload_requested")) {
+        log_str(&l, "source", "inotify");
+        log_end(&l);
+    }
+    snapshot_request_reload(snap);
+}
+
+static void server_done(server *s, daemon_ctx *ctx)
+{
+    jobq done = {0};
+    doneq_take(&ctx->done, &done);
+    for (job *j = jobq_pop(&done); j != NULL; j = jobq_pop(&done)) {
+        conn *c = j->conn;
+        conn_job_done(c, j, &s->batch);
+        server_mark_dirty(s, c);
+    }
+}
+
+int server_run(server *s, daemon_ctx *ctx, workers *w, snapshot *snap)
+{
+    if (server_watch(s, ctx->done.efd, TAG_DONE, EPOLLIN) != 0) {
+        server_log_errno(LOG_ERROR, "loop_failed", "epoll_ctl");
+        return TRINE_EIO;
+    }
+    struct epoll_event evs[SERVER_MAX_EVENTS];
+    for (;;) {
+        int timeout =
+            s->stopping || s->accept_paused || s->nlinger > 0 ? 50 : -1;
+        int n = epoll_wait(s->epfd, evs, SERVER_MAX_EVENTS, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            server_log_errno(LOG_ERROR, "loop_failed", "epoll_wait");
+            return TRINE_EIO;
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag >= TAG_LAST) {
+                server_conn_event(s, evs[i].data.ptr, evs[i].events);
+                continue;
+            }
+            switch (tag) {
+            case TAG_LISTEN:
+                if (!s->stopping)
+                    server_accept(s);
+                break;
+            case TAG_SIGNAL:
+                server_signal(s, snap);
+                break;
+            case TAG_INOTIFY:
+                server_inotify(s);
+                break;
+            case TAG_TIMER:
+                server_timer(s, snap);
+                break;
+            case TAG_DONE:
+                server_done(s, ctx);
+                break;
+            default:
+                break;
+            }
+        }
+        int64_t now = server_mono_ms();
+        if (s->nlinger > 0)
+            server_sweep_lingering(s, now);
+        /* One handoff per wake-up, before the writes, so evaluation
+         * starts while replies go out. */
+        workers_submit(w, &s->batch);
+        server_process_dirty(s);
+        workers_submit(w, &s->batch);
+
+        if (s->accept_paused && !s->stopping && now >= s->accept_resume_ms) {
+            if (server_watch(s, s->lfd, TAG_LISTEN, EPOLLIN) == 0)
+                s->accept_paused = false;
+            else
+                s->accept_resume_ms = now + SERVER_ACCEPT_PAUSE_MS;
+        }
+        if (s->stopping) {
+            if (s->nconns == 0 && s->inflight == 0)
+                break;
+            if (now >= s->stop_deadline) {
+                logline l;
+                if (log_begin(&l, LOG_WARN, "drain_timeout")) {
+                    log_uint(&l, "connections", s->nconns);
+                    log_uint(&l, "in_flight", s->inflight);
+                    log_end(&l);
+                }
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+void server_free(server *s, daemon_ctx *ctx)
+{
+    if (s == NULL)
+        return;
+    /* Jobs that came back after the loop ended. */
+    if (ctx != NULL)
+        server_done(s, ctx);
+    s->dirty = NULL;
+    conn *c = s->conns;
+    while (c != NULL) {
+        conn *next = c->next;
+        /* Every job is back by now (the workers and the writer have
+         * stopped), so each is done and can be recycled. */
+        c->closing = true;
+        conn_collect(c, &s->pool);
+        if (c->fifo_head != NULL) {
+            logline l;
+            if (log_begin(&l, LOG_ERROR, "jobs_lost")) {
+                log_uint(&l, "conn", c->id);
+                log_end(&l);
+            }
+        } else {
+            conn_free(c);
+        }
+        c = next;
+    }
+    jobpool_free(&s->pool);
+    for (job *j = jobq_pop(&s->batch); j != NULL; j = jobq_pop(&s->batch))
+        job_free(j);
+    if (s->lfd >= 0)
+        close(s->lfd);
+    if (s->created)
+        unlink(s->cfg->socket);
+    if (s->sigfd >= 0)
+        close(s->sigfd);
+    if (s->inofd >= 0)
+        close(s->inofd);
+    if (s->tfd >= 0)
+        close(s->tfd);
+    close(s->epfd);
+    free(s);
+}

@@ -1,0 +1,28 @@
+/*
+ * workers.h - the evaluation thread pool. The event loop hands each
+ * wake-up's new lines over in one batch; a worker takes a share of the
+ * queue at a time, parses and answers each line (rpc_handle), sends replies
+ * that need no audit row straight back to the event loop and hands the rest
+ * to the audit writer.
+ */
+#ifndef TRINED_WORKERS_H
+#define TRINED_WORKERS_H
+
+#include "daemon/daemon.h"
+#include "daemon/job.h"
+
+typedef struct workers workers;
+
+/* Starts n worker threads over ctx. Returns 0 with *out, TRINE_ENOMEM or
+ * TRINE_EIO (a thread could not start). */
+int workers_start(daemon_ctx *ctx, int n, workers **out);
+
+/* Queues every job of batch (which becomes empty) with one lock and one
+ * wake-up. Event loop thread. */
+void workers_submit(workers *w, jobq *batch);
+
+/* Lets the workers finish every queued job, then joins and frees them.
+ * NULL is a no-op. */
+void workers_stop(workers *w);
+
+#endif /* TRINED_WORKERS_H */

@@ -1,0 +1,646 @@
+/*
+ * writer.c - the audit writer thread: group commit, fail-closed replies,
+ * and the consent operations that touch the store (see writer.h).
+ */
+#include "daemon/writer.h"
+
+#include "daemon/consents.h"
+#include "daemon/log.h"
+#include "daemon/rpc.h"
+#include "daemon/snapshot.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct writer {
+    daemon_ctx *ctx;
+    store *st; /* NULL after a failure, until reopened */
+    store_opts opts;
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    jobq pending;
+    size_t pending_checks;
+    bool stop;
+    bool failing; /* the last batch could not be written */
+    pthread_t thread;
+    bool started;
+    /* Totals for the log line at stop. */
+    uint64_t commits;
+    uint64_t rows;
+    uint64_t failed_rows;
+    int64_t commit_us; /* time spent appending and committing */
+};
+
+static int64_t writer_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t writer_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Appends msg as a JSON string, with every byte that is not valid UTF-8
+ * replaced by '?' (SQLite messages can carry file names). */
+static void writer_json_msg(strbuf *out, const char *msg)
+{
+    size_t n = strlen(msg);
+    if (utf8_check(msg, n) == n) {
+        sb_json_str(out, msg, n);
+        return;
+    }
+    char *copy = xstrdup(msg);
+    if (copy == NULL) {
+        sb_json_str(out, "?", 1);
+        return;
+    }
+    size_t i = 0;
+    while (i < n) {
+        size_t bad = utf8_check(copy + i, n - i);
+        if (bad == n - i)
+            break;
+        copy[i + bad] = '?';
+        i += bad + 1;
+    }
+    sb_json_str(out, copy, n);
+    free(copy);
+}
+
+/* Opens the store if it is closed. Returns 0, or a negative code with a
+ * message in err. */
+static int writer_open(writer *w, char *err, size_t errlen)
+{
+    if (w->st != NULL)
+        return 0;
+    return store_open(w->ctx->cfg->audit, &w->opts, &w->st, err, errlen);
+}
+
+/* Writes the result of a check that could not be audited. */
+static void writer_unavailable(job *j, const char *msg)
+{
+    strbuf *o = &j->out;
+    o->len = j->prefix_len;
+    o->oom = false;
+    sb_puts(o, "{\"decision\":\"deny\",\"reason\":\"audit_unavailable\","
+               "\"policy_revision\":");
+    const char *rev = trine_policy_revision(j->policy);
+    sb_json_str(o, rev, strlen(rev));
+    sb_puts(o, ",\"reasons\":[{\"code\":\"audit_unavailable\",\"detail\":");
+    writer_json_msg(o, msg);
+    sb_puts(o, "}],\"matched\":[]}}\n");
+}
+
+/* True when the check used (and so claimed) a single-use grant. */
+static bool writer_claimed(const job *j, int64_t *grant)
+{
+    *grant = trine_decision_consent_grant(j->decision);
+    return *grant >= 0 &&
+           trine_decision_consent_mode(j->decision) == TRINE_CONSENT_ALWAYS;
+}
+
+/* Writes the result JSON (with audit_id) after the reply's prefix. The text
+ * stays NUL-terminated, so it is also the row's detail. Returns 0 or
+ * TRINE_ENOMEM. */
+static int writer_detail(job *j, int64_t id)
+{
+    strbuf *o = &j->out;
+    o->len = j->prefix_len;
+    if (!sb_reserve(o, 1024))
+        return TRINE_ENOMEM;
+    size_t cap = o->cap - o->len;
+    size_t need = trine_decision_write(j->decision, id, o->data + o->len, cap);
+    if (need >= cap) {
+        if (!sb_reserve(o, need + 1))
+            return TRINE_ENOMEM;
+        cap = o->cap - o->len;
+        need = trine_decision_write(j->decision, id, o->data + o->len, cap);
+        if (need >= cap)
+            return TRINE_ENOMEM;
+    }
+    o->len += need;
+    return 0;
+}
+
+static const char *writer_nz(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+/* Appends and commits the rows of up to max checks in one transaction.
+ * Returns 0, or a negative code with the reason in err. */
+static int writer_commit_rows(writer *w, jobq *batch, char *err, size_t errlen)
+{
+    int rc = writer_open(w, err, errlen);
+    if (rc != 0)
+        return rc;
+    rc = audit_begin(w->st);
+    if (rc != 0)
+        goto fail;
+    int64_t id = audit_next_id(w->st);
+    for (job *j = batch->head; j != NULL; j = j->next, id++) {
+        const trine_decision *d = j->decision;
+        rc = writer_detail(j, id);
+        if (rc != 0)
+            goto fail;
+        audit_row row = {
+            .id = id,
+            .ts_ms = j->now_ms,
+            .policy_rev = trine_policy_revision(j->policy),
+            .server = writer_nz(trine_decision_server(d)),
+            .tool = writer_nz(trine_decision_tool(d)),
+            .user = trine_decision_user(d),
+            .agent = trine_decision_agent(d),
+            .chain = trine_decision_chain(d),
+            .session = trine_decision_session(d),
+            .decision = trine_decision_kind(d),
+            .reason = trine_decision_reason(d),
+            .arguments = trine_decision_arguments(d),
+            .detail = j->out.data + j->prefix_len,
+            .args_sha256 = trine_decision_args_hash(d),
+        };
+        rc = audit_append(w->st, &row);
+        if (rc != 0)
+            goto fail;
+        int64_t grant;
+        if (writer_claimed(j, &grant)) {
+            rc = consent_mark_used(w->st, grant, j->now_ms);
+            if (rc < 0)
+                goto fail;
+            if (rc == 0) {
+                logline l;
+                if (log_begin(&l, LOG_WARN, "consent_already_used")) {
+                    log_int(&l, "consent_id", grant);
+                    log_int(&l, "audit_id", id);
+                    log_end(&l);
+                }
+            }
+        }
+    }
+    rc = audit_commit(w->st);
+    if (rc != 0)
+        goto fail;
+    return 0;
+fail:
+    snprintf(err, errlen, "%s",
+             rc == TRINE_ENOMEM ? "out of memory" : store_errmsg(w->st));
+    audit_rollback(w->st);
+    /* Start from a fresh connection next time: whatever broke (a full
+     * disk, a replaced file, a lock) is then seen anew. */
+    store_close(w->st);
+    w->st = NULL;
+    return rc;
+}
+
+/* Audits one batch of checks and sends their replies. */
+static void writer_checks(writer *w, jobq *batch)
+{
+    char err[512] = "";
+    int64_t t0 = writer_mono_us();
+    int rc = writer_commit_rows(w, batch, err, sizeof err);
+    w->commit_us += writer_mono_us() - t0;
+    if (rc == 0) {
+        w->commits++;
+        w->rows += batch->len;
+    } else {
+        w->failed_rows += batch->len;
+    }
+    daemon_ctx *ctx = w->ctx;
+    for (job *j = batch->head; j != NULL; j = j->next) {
+        int64_t grant;
+        bool claimed = writer_claimed(j, &grant);
+        if (rc == 0) {
+            sb_puts(&j->out, "}\n");
+            if (claimed)
+                consents_consume(ctx->grants, grant);
+        } else {
+            writer_unavailable(j, err);
+            if (claimed)
+                consents_release(ctx->grants, grant);
+        }
+        if (j->out.oom) {
+            sb_free(&j->out);
+            rpc_write_error(&j->out, NULL, RPC_INTERNAL_ERROR, "out of memory");
+        }
+        j->kind = JOB_REPLY;
+    }
+    logline l;
+    if (rc != 0 && !w->failing) {
+        w->failing = true;
+        if (log_begin(&l, LOG_ERROR, "audit_unavailable")) {
+            log_str(&l, "audit", ctx->cfg->audit);
+            log_str(&l, "error", err);
+            log_end(&l);
+        }
+    } else if (rc == 0 && w->failing) {
+        w->failing = false;
+        if (log_begin(&l, LOG_INFO, "audit_recovered")) {
+            log_str(&l, "audit", ctx->cfg->audit);
+            log_end(&l);
+        }
+    }
+    doneq_push(&ctx->done, batch);
+}
+
+/* Fails a consent operation with -32603 naming the store's trouble. */
+static void writer_op_unavailable(writer *w, job *j, const char *why)
+{
+    char msg[600];
+    snprintf(msg, sizeof msg, "audit log unavailable: %s", why);
+    j->out.len = j->head_len;
+    rpc_write_error_tail(&j->out, RPC_INTERNAL_ERROR, msg);
+    if (w->st != NULL) {
+        store_close(w->st);
+        w->st = NULL;
+    }
+}
+
+static void writer_op_invalid(job *j, const char *msg)
+{
+    j->out.len = j->head_len;
+    rpc_write_error_tail(&j->out, RPC_INVALID_PARAMS, msg);
+}
+
+/* Copies of the decision fields a grant binds to (audit_get's strings are
+ * only valid until the next store call). */
+typedef struct grant_src {
+    char *user;
+    char *agent;
+    char *server;
+    char *tool;
+    char *session;
+    char *args_sha256;
+    char *mode;
+} grant_src;
+
+static void grant_src_free(grant_src *g)
+{
+    free(g->user);
+    free(g->agent);
+    free(g->server);
+    free(g->tool);
+    free(g->session);
+    free(g->args_sha256);
+    free(g->mode);
+}
+
+/* Reads the consent mode out of a stored result: detail.consent.mode. */
+static char *writer_detail_mode(const char *detail)
+{
+    json_t *root = json_loads(detail, 0, NULL);
+    const json_t *c = json_object_get(root, "consent");
+    const json_t *m = json_object_get(c, "mode");
+    char *mode = json_is_string(m) ? xstrdup(json_string_value(m)) : NULL;
+    json_decref(root);
+    return mode;
+}
+
+/* consent.grant {audit_id, ttl?}: binds a grant to the decision's user,
+ * agent, server, tool, session and arguments. */
+static void writer_grant(writer *w, job *j)
+{
+    int64_t audit_id =
+        (int64_t)json_integer_value(json_object_get(j->params, "audit_id"));
+    const json_t *ttlv = json_object_get(j->params, "ttl");
+    int64_t ttl = ttlv ? (int64_t)json_integer_value(ttlv) : -1;
+    char err[512];
+    char msg[256];
+    /* One approval makes one grant: granting again from the same decision
+     * would turn a single-use `always` consent into several. */
+    int64_t existing = consents_by_decision(w->ctx->grants, audit_id);
+    if (existing >= 0) {
+        snprintf(msg, sizeof msg,
+                 "params.audit_id: decision %" PRId64
+                 " was already granted (consent %" PRId64 ")",
+                 audit_id, existing);
+        writer_op_invalid(j, msg);
+        return;
+    }
+    if (writer_open(w, err, sizeof err) != 0) {
+        writer_op_unavailable(w, j, err);
+        return;
+    }
+    audit_row row;
+    int rc = audit_get(w->st, audit_id, &row);
+    if (rc < 0) {
+        writer_op_unavailable(w, j, store_errmsg(w->st));
+        return;
+    }
+    if (rc == 0) {
+        snprintf(msg, sizeof msg,
+                 "params.audit_id: no decision with id %" PRId64, audit_id);
+        writer_op_invalid(j, msg);
+        return;
+    }
+    if (strcmp(row.decision, "consent_required") != 0) {
+        snprintf(msg, sizeof msg,
+                 "params.audit_id: decision %" PRId64
+                 " is %s, not consent_required",
+                 audit_id, row.decision);
+        writer_op_invalid(j, msg);
+        return;
+    }
+    grant_src g = {0};
+    bool oom = false;
+    g.mode = writer_detail_mode(row.detail);
+#define GRANT_DUP(f)                                                           \
+    do {                                                                       \
+        if (row.f != NULL) {                                                   \
+            g.f = xstrdup(row.f);                                              \
+            oom |= g.f == NULL;                                                \
+        }                                                                      \
+    } while (0)
+    GRANT_DUP(user);
+    GRANT_DUP(agent);
+    GRANT_DUP(server);
+    GRANT_DUP(tool);
+    GRANT_DUP(session);
+    GRANT_DUP(args_sha256);
+#undef GRANT_DUP
+    if (oom) {
+        j->out.len = j->head_len;
+        rpc_write_error_tail(&j->out, RPC_INTERNAL_ERROR, "out of memory");
+        grant_src_free(&g);
+        return;
+    }
+    if (g.mode == NULL || g.user == NULL || g.agent == NULL) {
+        snprintf(msg, sizeof msg,
+                 "params.audit_id: decision %" PRId64
+                 " names no consent mode, user or agent",
+                 audit_id);
+        writer_op_invalid(j, msg);
+        grant_src_free(&g);
+        return;
+    }
+    bool session_mode = strcmp(g.mode, "session") == 0;
+    bool always_mode = strcmp(g.mode, "always") == 0;
+    if (session_mode && (g.session == NULL || g.session[0] == '\0')) {
+        snprintf(msg, sizeof msg,
+                 "params.audit_id: decision %" PRId64
+                 " carries no session to bind a session grant to",
+                 audit_id);
+        writer_op_invalid(j, msg);
+        grant_src_free(&g);
+        return;
+    }
+    int64_t now = log_now_ms();
+    int64_t expires = -1;
+    if (ttl > 0) {
+        expires = now + ttl * 1000;
+    } else if (strcmp(g.mode, "once") == 0) {
+        /* `once for D`: the duration is the tool's, as the policy says it
+         * now. */
+        trine_policy *p = snapshot_acquire(w->ctx->snap);
+        trine_consent_mode mode;
+        int64_t dur;
+        if (trine_policy_tool_consent(p, g.server, g.tool, &mode, &dur) == 1 &&
+            mode == TRINE_CONSENT_ONCE && dur > 0)
+            expires = now + dur * 1000;
+        trine_policy_release(p);
+    }
+    consent_row c = {
+        .user = g.user,
+        .agent = g.agent,
+        .server = g.server,
+        .tool = g.tool,
+        .mode = g.mode,
+        .session = session_mode ? g.session : NULL,
+        .args_sha256 = always_mode ? g.args_sha256 : NULL,
+        .granted_ms = now,
+        .expires_ms = expires,
+        .revoked_ms = -1,
+        .used_ms = -1,
+        .decision_id = audit_id,
+    };
+    rc = consent_insert(w->st, &c);
+    if (rc == TRINE_EINVAL) {
+        snprintf(msg, sizeof msg,
+                 "params.audit_id: decision %" PRId64 " cannot be granted: %s",
+                 audit_id, store_errmsg(w->st));
+        writer_op_invalid(j, msg);
+    } else if (rc != 0) {
+        writer_op_unavailable(w, j, store_errmsg(w->st));
+    } else {
+        rc = consents_add(w->ctx->grants, &c);
+        if (rc != 0) {
+            /* The grant is stored; the cache learns it on restart. */
+            logline l;
+            if (log_begin(&l, LOG_ERROR, "consent_cache_full")) {
+                log_int(&l, "consent_id", c.id);
+                log_end(&l);
+            }
+        }
+        sb_printf(&j->out, "\"result\":{\"consent_id\":%" PRId64 "}}\n", c.id);
+        logline l;
+        if (log_begin(&l, LOG_INFO, "consent_granted")) {
+            log_int(&l, "consent_id", c.id);
+            log_int(&l, "audit_id", audit_id);
+            log_str(&l, "mode", g.mode);
+            log_end(&l);
+        }
+    }
+    grant_src_free(&g);
+}
+
+static const char *writer_param(const job *j, const char *name)
+{
+    return json_string_value(json_object_get(j->params, name));
+}
+
+/* consent.revoke {consent_id} or {user, agent?, server?, tool?}. The cache
+ * forgets the grants first, so no check can use them while the store is
+ * updated. */
+static void writer_revoke(writer *w, job *j)
+{
+    const json_t *idv = json_object_get(j->params, "consent_id");
+    int64_t id = idv ? (int64_t)json_integer_value(idv) : -1;
+    const char *user = writer_param(j, "user");
+    const char *agent = writer_param(j, "agent");
+    const char *server = writer_param(j, "server");
+    const char *tool = writer_param(j, "tool");
+    consents_revoke(w->ctx->grants, id, user, agent, server, tool);
+    char err[512];
+    if (writer_open(w, err, sizeof err) != 0) {
+        writer_op_unavailable(w, j, err);
+        return;
+    }
+    int64_t count = 0;
+    int rc = consent_revoke(w->st, id, user, agent, server, tool, log_now_ms(),
+                            &count);
+    if (rc != 0) {
+        writer_op_unavailable(w, j, store_errmsg(w->st));
+        return;
+    }
+    sb_printf(&j->out, "\"result\":{\"revoked\":%" PRId64 "}}\n", count);
+    logline l;
+    if (log_begin(&l, LOG_INFO, "consent_revoked")) {
+        log_int(&l, "count", count);
+        log_end(&l);
+    }
+}
+
+static void writer_op(writer *w, job *j)
+{
+    j->out.len = j->head_len;
+    j->out.oom = false;
+    if (j->kind == JOB_GRANT)
+        writer_grant(w, j);
+    else
+        writer_revoke(w, j);
+    if (j->out.oom) {
+        sb_free(&j->out);
+        rpc_write_error(&j->out, NULL, RPC_INTERNAL_ERROR, "out of memory");
+    }
+    j->kind = JOB_REPLY;
+    jobq one = {0};
+    jobq_push(&one, j);
+    doneq_push(&w->ctx->done, &one);
+}
+
+/* Waits (the lock held) for the checks still being evaluated, up to the
+ * commit interval, so one transaction takes a whole burst. */
+static void writer_gather(writer *w)
+{
+    const trined_config *cfg = w->ctx->cfg;
+    if (cfg->commit_interval_ms <= 0)
+        return;
+    int64_t deadline = writer_mono_ms() + cfg->commit_interval_ms;
+    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
+                          .tv_nsec = (long)(deadline % 1000) * 1000000};
+    while (!w->stop && w->pending_checks < (size_t)cfg->commit_max_rows &&
+           atomic_load(&w->ctx->evaluating) > 0) {
+        if (pthread_cond_timedwait(&w->cond, &w->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    size_t max_rows = (size_t)w->ctx->cfg->commit_max_rows;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->pending.head == NULL && !w->stop)
+            pthread_cond_wait(&w->cond, &w->mu);
+        if (w->pending.head == NULL)
+            break;
+        writer_gather(w);
+        jobq all = w->pending;
+        memset(&w->pending, 0, sizeof w->pending);
+        w->pending_checks = 0;
+        pthread_mutex_unlock(&w->mu);
+
+        jobq checks = {0};
+        jobq ops = {0};
+        for (job *j = jobq_pop(&all); j != NULL; j = jobq_pop(&all)) {
+            jobq_push(j->kind == JOB_CHECK ? &checks : &ops, j);
+            if (checks.len == max_rows) {
+                writer_checks(w, &checks);
+                memset(&checks, 0, sizeof checks);
+            }
+        }
+        if (checks.head != NULL)
+            writer_checks(w, &checks);
+        for (job *j = jobq_pop(&ops); j != NULL; j = jobq_pop(&ops))
+            writer_op(w, j);
+
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen)
+{
+    const trined_config *cfg = ctx->cfg;
+    writer *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return TRINE_ENOMEM;
+    w->ctx = ctx;
+    w->opts.sync_normal = cfg->audit_sync_normal;
+    w->opts.busy_timeout_ms =
+        cfg->audit_busy_timeout_ms > 0 ? cfg->audit_busy_timeout_ms : -1;
+    int rc = writer_open(w, err, errlen);
+    if (rc == 0) {
+        rc = consent_load_live(w->st, log_now_ms(), consents_load_row,
+                               ctx->grants);
+        if (rc != 0)
+            snprintf(
+                err, errlen, "%s: cannot load consent grants: %s", cfg->audit,
+                rc == TRINE_ENOMEM ? "out of memory" : store_errmsg(w->st));
+    }
+    if (rc != 0) {
+        store_close(w->st);
+        free(w);
+        return rc;
+    }
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&w->mu, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        snprintf(err, errlen, "cannot start the audit writer thread");
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->mu);
+        store_close(w->st);
+        free(w);
+        return TRINE_EIO;
+    }
+    w->started = true;
+    *out = w;
+    return 0;
+}
+
+void writer_submit(writer *w, jobq *list, size_t finished)
+{
+    pthread_mutex_lock(&w->mu);
+    for (job *j = list->head; j != NULL; j = j->next) {
+        if (j->kind == JOB_CHECK)
+            w->pending_checks++;
+    }
+    bool had = list->head != NULL;
+    jobq_append(&w->pending, list);
+    long left =
+        atomic_fetch_sub(&w->ctx->evaluating, (long)finished) - (long)finished;
+    /* Wake the writer for new work, or when the last line it may be
+     * waiting for has left evaluation. */
+    if (had || left <= 0)
+        pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void writer_stop(writer *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    logline l;
+    if (log_begin(&l, LOG_INFO, "audit_totals")) {
+        log_uint(&l, "commits", w->commits);
+        log_uint(&l, "rows", w->rows);
+        log_uint(&l, "failed_rows", w->failed_rows);
+        log_int(&l, "commit_ms", w->commit_us / 1000);
+        log_end(&l);
+    }
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->mu);
+    store_close(w->st);
+    free(w);
+}

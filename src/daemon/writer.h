@@ -1,0 +1,36 @@
+/*
+ * writer.h - the one audit writer thread (DESIGN §4). It owns the store's
+ * only write connection. Decisions reach it from the workers; it appends
+ * every pending row in one transaction, commits, and only then releases the
+ * replies to the event loop, so a reply never leaves before its row is
+ * committed. When the log cannot be written it fails closed: the checks of
+ * that batch are answered deny/audit_unavailable, and the next batch tries
+ * again (reopening the store), so the daemon recovers on its own.
+ *
+ * consent.grant and consent.revoke also run here, because they read and
+ * write the store.
+ */
+#ifndef TRINED_WRITER_H
+#define TRINED_WRITER_H
+
+#include "daemon/daemon.h"
+#include "daemon/job.h"
+
+#include <stddef.h>
+
+typedef struct writer writer;
+
+/* Opens the audit store named by ctx->cfg, loads its live consent grants
+ * into ctx->grants and starts the writer thread. Returns 0 with *out, or a
+ * negative code with a message in err. */
+int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen);
+
+/* Worker side: queues the jobs of list (which becomes empty) and records
+ * that `finished` lines have left evaluation. */
+void writer_submit(writer *w, jobq *list, size_t finished);
+
+/* Writes every queued job, stops the thread, closes the store and frees
+ * the writer. NULL is a no-op. */
+void writer_stop(writer *w);
+
+#endif /* TRINED_WRITER_H */

@@ -1,0 +1,549 @@
+/*
+ * result.c - the trine_decision: its arena, its getters, and the result
+ * object of DESIGN §3.1 written straight into a caller's buffer.
+ *
+ * A decision is one allocation in the common case: small inline arrays for
+ * reasons and matched rules and an inline arena for the strings a check
+ * copies, spilling into extra chunks only for unusual requests. The
+ * argument hash, the redacted arguments and the chain text are computed on
+ * first use, since many callers never ask for them.
+ */
+#include "lib/decision.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEC_ALIGN (alignof(max_align_t))
+#define DEC_CHUNK_MIN 4096
+
+/* The chunk header padded so that the data after it is aligned. */
+#define DEC_CHUNK_HDR                                                          \
+    ((sizeof(dec_chunk) + DEC_ALIGN - 1) / DEC_ALIGN * DEC_ALIGN)
+
+trine_decision *dec_new(const trine_policy *p)
+{
+    trine_decision *d = malloc(sizeof *d);
+    if (d == NULL)
+        return NULL;
+    /* Only the header is cleared: the inline arrays and arena are written
+     * before they are read. */
+    memset(d, 0, offsetof(trine_decision, reasons_inline));
+    d->policy = trine_policy_retain((trine_policy *)p);
+    d->kind = "deny";
+    d->reason = "token_invalid";
+    d->consent_duration_s = -1;
+    d->grant_id = -1;
+    d->reasons = d->reasons_inline;
+    d->reasons_cap = DEC_INLINE_REASONS;
+    d->matched = d->matched_inline;
+    d->matched_cap = DEC_INLINE_MATCHED;
+    d->arena_cur = d->arena_inline;
+    d->arena_left = DEC_ARENA_INLINE;
+    return d;
+}
+
+void trine_decision_free(trine_decision *d)
+{
+    if (d == NULL)
+        return;
+    dec_chunk *c = d->chunks;
+    while (c != NULL) {
+        dec_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    free(d->redacted);
+    free(d->chain_text);
+    json_decref(d->args);
+    trine_policy_release(d->policy);
+    free(d);
+}
+
+void *dec_alloc(trine_decision *d, size_t n)
+{
+    size_t need = (n + DEC_ALIGN - 1) / DEC_ALIGN * DEC_ALIGN;
+    if (need < n)
+        return NULL;
+    if (need <= d->arena_left) {
+        void *p = d->arena_cur;
+        d->arena_cur += need;
+        d->arena_left -= need;
+        return p;
+    }
+    size_t size = need > DEC_CHUNK_MIN ? need : DEC_CHUNK_MIN;
+    if (size > SIZE_MAX - DEC_CHUNK_HDR)
+        return NULL;
+    dec_chunk *c = malloc(DEC_CHUNK_HDR + size);
+    if (c == NULL)
+        return NULL;
+    c->next = d->chunks;
+    d->chunks = c;
+    char *data = (char *)c + DEC_CHUNK_HDR;
+    /* Keep bumping in whichever block has more room left. */
+    if (size - need > d->arena_left) {
+        d->arena_cur = data + need;
+        d->arena_left = size - need;
+    }
+    return data;
+}
+
+char *dec_strndup(trine_decision *d, const char *s, size_t n)
+{
+    if (n == SIZE_MAX)
+        return NULL;
+    char *p = dec_alloc(d, n + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *dec_printf(trine_decision *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *p = dec_alloc(d, (size_t)n + 1);
+    if (p == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+/* Grows an arena array of n items of size sz to twice its capacity. */
+static void *grow(trine_decision *d, void *items, size_t n, size_t sz,
+                  size_t *cap)
+{
+    if (*cap > SIZE_MAX / 2 / sz)
+        return NULL;
+    void *p = dec_alloc(d, *cap * 2 * sz);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, items, n * sz);
+    *cap *= 2;
+    return p;
+}
+
+dec_reason *dec_add_reason(trine_decision *d, const dec_reason *r)
+{
+    if (d->nreasons == d->reasons_cap) {
+        dec_reason *p =
+            grow(d, d->reasons, d->nreasons, sizeof *p, &d->reasons_cap);
+        if (p == NULL)
+            return NULL;
+        d->reasons = p;
+    }
+    d->reasons[d->nreasons] = *r;
+    return &d->reasons[d->nreasons++];
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+int dec_add_match(trine_decision *d, const char *set, const char *agent,
+                  const char *file, unsigned line)
+{
+    for (size_t i = 0; i < d->nmatched; i++) {
+        const dec_match *m = &d->matched[i];
+        if (m->line == line && same_str(m->set, set) &&
+            same_str(m->agent, agent) && same_str(m->file, file))
+            return 0;
+    }
+    if (d->nmatched == d->matched_cap) {
+        dec_match *p =
+            grow(d, d->matched, d->nmatched, sizeof *p, &d->matched_cap);
+        if (p == NULL)
+            return TRINE_ENOMEM;
+        d->matched = p;
+    }
+    d->matched[d->nmatched++] = (dec_match){set, agent, file, line};
+    return 0;
+}
+
+int dec_args_hash(trine_decision *d)
+{
+    if (d->hash_done)
+        return 0;
+    if (d->args == NULL) {
+        trine_sha256_hex("{}", 2, d->args_hash);
+        d->hash_done = true;
+        return 0;
+    }
+    strbuf b;
+    sb_init(&b);
+    int rc = canon_write(&b, d->args, NULL, 0);
+    if (rc == 0) {
+        trine_sha256_hex(b.data, b.len, d->args_hash);
+        d->hash_done = true;
+    }
+    sb_free(&b);
+    return rc;
+}
+
+/* ---- Getters ----------------------------------------------------------- */
+
+const char *trine_consent_mode_name(trine_consent_mode m)
+{
+    switch (m) {
+    case TRINE_CONSENT_SESSION:
+        return "session";
+    case TRINE_CONSENT_ONCE:
+        return "once";
+    case TRINE_CONSENT_ALWAYS:
+        return "always";
+    case TRINE_CONSENT_NONE:
+        break;
+    }
+    return "none";
+}
+
+const char *trine_decision_kind(const trine_decision *d)
+{
+    return d != NULL ? d->kind : "deny";
+}
+
+const char *trine_decision_reason(const trine_decision *d)
+{
+    return d != NULL ? d->reason : "token_invalid";
+}
+
+const char *trine_decision_server(const trine_decision *d)
+{
+    return d != NULL ? d->server : NULL;
+}
+
+const char *trine_decision_tool(const trine_decision *d)
+{
+    return d != NULL ? d->tool : NULL;
+}
+
+const char *trine_decision_user(const trine_decision *d)
+{
+    return d != NULL ? d->user : NULL;
+}
+
+const char *trine_decision_agent(const trine_decision *d)
+{
+    return d != NULL ? d->agent : NULL;
+}
+
+const char *trine_decision_session(const trine_decision *d)
+{
+    return d != NULL ? d->session : NULL;
+}
+
+trine_consent_mode trine_decision_consent_mode(const trine_decision *d)
+{
+    return d != NULL ? d->consent_mode : TRINE_CONSENT_NONE;
+}
+
+int64_t trine_decision_consent_duration_s(const trine_decision *d)
+{
+    return d != NULL ? d->consent_duration_s : -1;
+}
+
+int64_t trine_decision_consent_grant(const trine_decision *d)
+{
+    return d != NULL ? d->grant_id : -1;
+}
+
+/* The lazy getters fill caches in a decision that is const to its callers
+ * only: it was allocated writable, and one thread uses it at a time. */
+
+const char *trine_decision_args_hash(const trine_decision *cd)
+{
+    trine_decision *d = (trine_decision *)cd;
+    if (d == NULL || dec_args_hash(d) != 0)
+        return NULL;
+    return d->args_hash;
+}
+
+const char *trine_decision_arguments(const trine_decision *cd)
+{
+    trine_decision *d = (trine_decision *)cd;
+    if (d == NULL || d->args == NULL)
+        return NULL;
+    if (!d->redacted_done) {
+        const cpl_path *paths = NULL;
+        size_t n = 0;
+        if (d->tool_blk != NULL) {
+            paths = d->tool_blk->redacts;
+            n = d->tool_blk->nredacts;
+        }
+        strbuf b;
+        sb_init(&b);
+        if (canon_write(&b, d->args, paths, n) != 0) {
+            sb_free(&b);
+            return NULL;
+        }
+        d->redacted = sb_take(&b);
+        d->redacted_done = d->redacted != NULL;
+    }
+    return d->redacted;
+}
+
+const char *trine_decision_chain(const trine_decision *cd)
+{
+    trine_decision *d = (trine_decision *)cd;
+    if (d == NULL || !d->has_chain)
+        return NULL;
+    if (!d->chain_done) {
+        strbuf b;
+        sb_init(&b);
+        sb_putc(&b, '[');
+        for (size_t i = 0; i < d->nactors; i++) {
+            if (i > 0)
+                sb_putc(&b, ',');
+            if (d->actors[i].id != NULL)
+                sb_json_str(&b, d->actors[i].id, strlen(d->actors[i].id));
+            else
+                sb_puts(&b, "null");
+        }
+        sb_putc(&b, ']');
+        d->chain_text = sb_take(&b);
+        d->chain_done = d->chain_text != NULL;
+    }
+    return d->chain_text;
+}
+
+/* ---- The result object ------------------------------------------------- */
+
+/* A writer into a fixed buffer that keeps counting past its end, so the
+ * caller learns the length the whole text needs (like snprintf). */
+typedef struct jw {
+    char *buf;
+    size_t cap;
+    size_t len;
+} jw;
+
+static void jw_raw(jw *w, const char *s, size_t n)
+{
+    if (w->len < w->cap) {
+        size_t room = w->cap - 1 - w->len;
+        memcpy(w->buf + w->len, s, n < room ? n : room);
+    }
+    w->len += n;
+}
+
+static void jw_lit(jw *w, const char *s)
+{
+    jw_raw(w, s, strlen(s));
+}
+
+/* Writes n bytes at s escaped for the inside of a JSON string: '"', '\\'
+ * and C0 controls escaped, bytes that are not valid UTF-8 replaced by
+ * U+FFFD (strings come from parsed JSON, but a caller may build values that
+ * skipped the check). */
+static void jw_esc(jw *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0; /* start of the pending run of plain bytes */
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+            if (len <= n - i && utf8_check(s + i, len) == len) {
+                i += len;
+                continue;
+            }
+            jw_raw(w, s + run, i - run);
+            jw_raw(w, "\xef\xbf\xbd", 3);
+            run = ++i;
+            continue;
+        }
+        jw_raw(w, s + run, i - run);
+        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+        size_t elen = 2;
+        switch (c) {
+        case '"':
+        case '\\':
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        jw_raw(w, esc, elen);
+        run = ++i;
+    }
+    jw_raw(w, s + run, n - run);
+}
+
+static void jw_strn(jw *w, const char *s, size_t n)
+{
+    jw_raw(w, "\"", 1);
+    jw_esc(w, s, n);
+    jw_raw(w, "\"", 1);
+}
+
+static void jw_str(jw *w, const char *s)
+{
+    jw_strn(w, s, strlen(s));
+}
+
+/* Writes ,"key":"value" (the comma only when not first). */
+static void jw_member(jw *w, const char *key, const char *value, bool first)
+{
+    if (!first)
+        jw_raw(w, ",", 1);
+    jw_str(w, key);
+    jw_raw(w, ":", 1);
+    jw_str(w, value);
+}
+
+/* Writes v in decimal; snprintf costs more than the rest of a rule. */
+static void jw_u64(jw *w, uint64_t v)
+{
+    char num[20];
+    size_t i = sizeof num;
+    do {
+        num[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    jw_raw(w, num + i, sizeof num - i);
+}
+
+/* Writes "file:line" as one string. */
+static void jw_rule(jw *w, const char *file, unsigned line)
+{
+    jw_raw(w, "\"", 1);
+    jw_esc(w, file, strlen(file));
+    jw_raw(w, ":", 1);
+    jw_u64(w, line);
+    jw_raw(w, "\"", 1);
+}
+
+static void write_reason(jw *w, const dec_reason *r)
+{
+    jw_member(w, "code", r->code, true);
+    if (r->set != NULL)
+        jw_member(w, "set", r->set, false);
+    if (r->action != NULL)
+        jw_member(w, "action", r->action, false);
+    if (r->resource != NULL)
+        jw_member(w, "resource", r->resource, false);
+    if (r->agent != NULL)
+        jw_member(w, "agent", r->agent, false);
+    if (r->argument != NULL)
+        jw_member(w, "argument", r->argument, false);
+    if (r->rule_file != NULL) {
+        jw_lit(w, ",\"rule\":");
+        jw_rule(w, r->rule_file, r->rule_line);
+    }
+    if (r->detail != NULL)
+        jw_member(w, "detail", r->detail, false);
+}
+
+size_t trine_decision_write(const trine_decision *d, int64_t audit_id,
+                            char *buf, size_t cap)
+{
+    jw w = {buf, buf != NULL ? cap : 0, 0};
+    if (d == NULL)
+        return 0;
+    jw_lit(&w, "{\"decision\":");
+    jw_str(&w, d->kind);
+    jw_lit(&w, ",\"reason\":");
+    jw_str(&w, d->reason);
+    if (audit_id >= 0) {
+        jw_lit(&w, ",\"audit_id\":");
+        jw_u64(&w, (uint64_t)audit_id);
+    }
+    jw_lit(&w, ",\"policy_revision\":");
+    jw_str(&w, trine_policy_revision(d->policy));
+    if (d->prompt != NULL) {
+        jw_lit(&w, ",\"consent\":{\"mode\":");
+        jw_str(&w, trine_consent_mode_name(d->consent_mode));
+        jw_lit(&w, ",\"prompt\":");
+        jw_strn(&w, d->prompt, d->prompt_len);
+        jw_lit(&w, "}");
+    }
+    jw_lit(&w, ",\"reasons\":[");
+    for (size_t i = 0; i < d->nreasons; i++) {
+        jw_lit(&w, i > 0 ? ",{" : "{");
+        write_reason(&w, &d->reasons[i]);
+        jw_lit(&w, "}");
+    }
+    jw_lit(&w, "],\"matched\":[");
+    for (size_t i = 0; i < d->nmatched; i++) {
+        const dec_match *m = &d->matched[i];
+        jw_lit(&w, i > 0 ? ",{" : "{");
+        jw_member(&w, "set", m->set, true);
+        if (m->agent != NULL)
+            jw_member(&w, "agent", m->agent, false);
+        jw_lit(&w, ",\"rule\":");
+        jw_rule(&w, m->file, m->line);
+        jw_lit(&w, "}");
+    }
+    jw_lit(&w, "]");
+    if (d->has_required) {
+        jw_lit(&w, ",\"required_scopes\":[");
+        for (size_t i = 0; i < d->nrequired; i++) {
+            if (i > 0)
+                jw_lit(&w, ",");
+            jw_str(&w, d->required[i]);
+        }
+        jw_lit(&w, "]");
+    }
+    if (d->www_auth != NULL) {
+        jw_lit(&w, ",\"www_authenticate\":");
+        jw_str(&w, d->www_auth);
+    }
+    jw_lit(&w, "}");
+    if (w.cap > 0)
+        w.buf[w.len < w.cap ? w.len : w.cap - 1] = '\0';
+    return w.len;
+}
+
+json_t *trine_decision_result(const trine_decision *d)
+{
+    char stack[2048];
+    size_t n = trine_decision_write(d, -1, stack, sizeof stack);
+    if (n == 0)
+        return NULL;
+    char *text = stack;
+    if (n >= sizeof stack) {
+        text = malloc(n + 1);
+        if (text == NULL)
+            return NULL;
+        trine_decision_write(d, -1, text, n + 1);
+    }
+    /* A prompt may carry a NUL from an argument string. */
+    json_t *v = json_loadb(text, n, JSON_ALLOW_NUL, NULL);
+    if (text != stack)
+        free(text);
+    return v;
+}
