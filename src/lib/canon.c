@@ -53,58 +53,16 @@ size_t canon_real(double x, char buf[32])
         if (n <= 0 || n >= 32)
             n = 0;
     }
+    /* An integral value within the exactly representable range reads best
+     * in plain notation: 100.0, not 1e+02. */
+    if (n > 0 && x > -1e15 && x < 1e15 && x == (double)(long long)x)
+        n = snprintf(buf, 32, "%.1f", x);
     if (strpbrk(buf, ".eEn") == NULL && n + 2 < 32) {
         buf[n++] = '.';
         buf[n++] = '0';
         buf[n] = '\0';
     }
     return (size_t)n;
-}
-
-static void put_string(strbuf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (!sb_reserve(b, n * 6 + 2))
-        return;
-    char *o = b->data + b->len;
-    *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            *o++ = '\\';
-            *o++ = (char)c;
-        } else if (c >= 0x20) {
-            *o++ = (char)c;
-        } else {
-            *o++ = '\\';
-            switch (c) {
-            case '\b':
-                *o++ = 'b';
-                break;
-            case '\f':
-                *o++ = 'f';
-                break;
-            case '\n':
-                *o++ = 'n';
-                break;
-            case '\r':
-                *o++ = 'r';
-                break;
-            case '\t':
-                *o++ = 't';
-                break;
-            default:
-                *o++ = 'u';
-                *o++ = '0';
-                *o++ = '0';
-                *o++ = hex[c >> 4];
-                *o++ = hex[c & 15];
-            }
-        }
-    }
-    *o++ = '"';
-    b->len = (size_t)(o - b->data);
-    b->data[b->len] = '\0';
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -172,7 +130,7 @@ static int write_object(canon_ctx *cx, const json_t *v, size_t depth,
     for (i = 0; i < n && rc == 0; i++) {
         if (i > 0)
             sb_putc(cx->b, ',');
-        put_string(cx->b, keys[i].key, keys[i].len);
+        sb_json_str(cx->b, keys[i].key, keys[i].len);
         sb_putc(cx->b, ':');
         if (odepth < cx->maxseg &&
             redacted(cx, odepth, keys[i].key, keys[i].len)) {
@@ -216,7 +174,7 @@ static int write_value(canon_ctx *cx, const json_t *v, size_t depth,
         return 0;
     }
     case JSON_STRING:
-        put_string(cx->b, json_string_value(v), json_string_length(v));
+        sb_json_str(cx->b, json_string_value(v), json_string_length(v));
         return 0;
     case JSON_INTEGER:
         sb_printf(cx->b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
