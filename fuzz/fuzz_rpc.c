@@ -60,7 +60,9 @@ static void fuzz_check_job(job *j)
 {
     if (j->kind != JOB_REPLY) {
         if (j->kind == JOB_CHECK &&
-            (j->decision == NULL || j->prefix_len != j->out.len))
+            (j->decision == NULL || j->id_off <= j->prefix_len ||
+             memcmp(j->out.data + j->id_off, RPC_AUDIT_ID_PLACEHOLDER,
+                    sizeof RPC_AUDIT_ID_PLACEHOLDER - 1) != 0))
             abort();
         return;
     }

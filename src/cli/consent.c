@@ -358,9 +358,11 @@ int cmd_consent(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     const char *action = argv[1];
-    if (cli_flag(action, "--help") || cli_flag(action, "-h")) {
-        fputs(consent_usage, stdout);
-        return CLI_EXIT_OK;
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv[i], "--help") || cli_flag(argv[i], "-h")) {
+            fputs(consent_usage, stdout);
+            return CLI_EXIT_OK;
+        }
     }
     consent_args a;
     json_t *params = json_object();

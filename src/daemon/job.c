@@ -45,6 +45,7 @@ void job_reset(job *j)
     j->done = false;
     j->head_len = 0;
     j->prefix_len = 0;
+    j->id_off = 0;
     j->now_ms = 0;
 }
 

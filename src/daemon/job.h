@@ -35,6 +35,8 @@ typedef struct job {
     strbuf out;               /* the reply line, '\n'-terminated when done */
     size_t head_len;          /* bytes of out up to and including "id":ID, */
     size_t prefix_len;        /* JOB_CHECK: bytes of out before the result */
+    size_t id_off;            /* JOB_CHECK: where the audit id goes in out, or
+                                 0 when the writer writes the whole result */
     int64_t now_ms;           /* when the request was evaluated */
     trine_policy *policy;     /* JOB_CHECK: the snapshot it ran on (a ref) */
     trine_decision *decision; /* JOB_CHECK */

@@ -39,7 +39,8 @@ int rpc_prescan(const char *line, size_t len, char *err, size_t errlen)
         if (c == '"') {
             in_str = true;
         } else if (c == '[' || c == '{') {
-            if (++depth > RPC_MAX_DEPTH) {
+            depth++;
+            if (depth > RPC_MAX_DEPTH) {
                 snprintf(err, errlen, "nesting deeper than %d levels",
                          RPC_MAX_DEPTH);
                 return RPC_PARSE_ERROR;
@@ -232,6 +233,42 @@ static bool rpc_positive(job *j, const json_t *params, const char *name,
     return true;
 }
 
+/* Writes the check's result after the reply's prefix with a placeholder
+ * audit id, and records where the id's digits are, so the writer (one
+ * thread for every connection) only puts the real id in. When the result
+ * cannot be written or the id not found, id_off stays 0 and the writer
+ * writes the whole result itself. */
+static void rpc_render_result(job *j)
+{
+    static const char key[] = ",\"audit_id\":" RPC_AUDIT_ID_PLACEHOLDER;
+    strbuf *o = &j->out;
+    if (!sb_reserve(o, 1024))
+        return;
+    size_t cap = o->cap - o->len;
+    size_t need =
+        trine_decision_write(j->decision, INT64_MAX, o->data + o->len, cap);
+    if (need >= cap) {
+        if (!sb_reserve(o, need + 1))
+            return;
+        cap = o->cap - o->len;
+        need =
+            trine_decision_write(j->decision, INT64_MAX, o->data + o->len, cap);
+        if (need >= cap)
+            return;
+    }
+    /* Inside a JSON string every '"' is escaped, so ,"audit_id": can only
+     * be the key itself; the first one is the result's own. */
+    const char *at = strstr(o->data + o->len, key);
+    if (at == NULL ||
+        (at[sizeof key - 1] != ',' && at[sizeof key - 1] != '}')) {
+        o->data[o->len] = '\0';
+        return;
+    }
+    j->id_off = (size_t)(at - o->data) + sizeof key - 1 -
+                (sizeof RPC_AUDIT_ID_PLACEHOLDER - 1);
+    o->len += need;
+}
+
 /* check: evaluates on the current snapshot and hands the decision to the
  * audit writer, which fills in the result once its row is committed. */
 static void rpc_check(daemon_ctx *ctx, job *j, const json_t *params)
@@ -267,6 +304,7 @@ static void rpc_check(daemon_ctx *ctx, job *j, const json_t *params)
     j->now_ms = opts.now_ms;
     sb_puts(&j->out, "\"result\":");
     j->prefix_len = j->out.len;
+    rpc_render_result(j);
 }
 
 static void rpc_policy_status(daemon_ctx *ctx, job *j)

@@ -30,6 +30,11 @@ enum {
     "params.bearer: bearer verification is not configured on this daemon; "    \
     "pass validated claims in params.token"
 
+/* The audit id a worker writes into a check's result in place of the real
+ * one, which only the writer knows: INT64_MAX has the most digits an id can
+ * have, so the writer's id always fits in its place. */
+#define RPC_AUDIT_ID_PLACEHOLDER "9223372036854775807"
+
 /* A parsed, validated request. id, method and params point into root. */
 typedef struct rpc_request {
     json_t *root;     /* owned */

@@ -30,11 +30,16 @@ struct writer {
     bool failing; /* the last batch could not be written */
     pthread_t thread;
     bool started;
+    /* Decisions and policy references of the last batch, freed after its
+     * replies are released rather than by the event loop. */
+    ptrvec spent_decisions;
+    ptrvec spent_policies;
     /* Totals for the log line at stop. */
     uint64_t commits;
     uint64_t rows;
     uint64_t failed_rows;
-    int64_t commit_us; /* time spent appending and committing */
+    int64_t commit_us;      /* time spent appending and committing */
+    int64_t last_commit_ms; /* monotonic end of the last batch */
 };
 
 static int64_t writer_mono_us(void)
@@ -115,6 +120,18 @@ static bool writer_claimed(const job *j, int64_t *grant)
 static int writer_detail(job *j, int64_t id)
 {
     strbuf *o = &j->out;
+    if (j->id_off > 0) {
+        /* The worker wrote the result: put the id in its place. */
+        char digits[24];
+        size_t n = (size_t)snprintf(digits, sizeof digits, "%" PRId64, id);
+        size_t width = sizeof RPC_AUDIT_ID_PLACEHOLDER - 1;
+        size_t tail = j->id_off + width;
+        memmove(o->data + j->id_off + n, o->data + tail, o->len - tail + 1);
+        memcpy(o->data + j->id_off, digits, n);
+        o->len -= width - n;
+        j->id_off = 0;
+        return 0;
+    }
     o->len = j->prefix_len;
     if (!sb_reserve(o, 1024))
         return TRINE_ENOMEM;
@@ -208,7 +225,9 @@ static void writer_checks(writer *w, jobq *batch)
     char err[512] = "";
     int64_t t0 = writer_mono_us();
     int rc = writer_commit_rows(w, batch, err, sizeof err);
-    w->commit_us += writer_mono_us() - t0;
+    int64_t t1 = writer_mono_us();
+    w->commit_us += t1 - t0;
+    w->last_commit_ms = t1 / 1000;
     if (rc == 0) {
         w->commits++;
         w->rows += batch->len;
@@ -233,6 +252,12 @@ static void writer_checks(writer *w, jobq *batch)
             rpc_write_error(&j->out, NULL, RPC_INTERNAL_ERROR, "out of memory");
         }
         j->kind = JOB_REPLY;
+        /* Keep the frees off the event loop (a job that cannot be
+         * detached for lack of memory is freed there as usual). */
+        if (pv_push(&w->spent_decisions, j->decision) == 0)
+            j->decision = NULL;
+        if (pv_push(&w->spent_policies, j->policy) == 0)
+            j->policy = NULL;
     }
     logline l;
     if (rc != 0 && !w->failing) {
@@ -250,6 +275,12 @@ static void writer_checks(writer *w, jobq *batch)
         }
     }
     doneq_push(&ctx->done, batch);
+    for (size_t i = 0; i < w->spent_decisions.len; i++)
+        trine_decision_free(w->spent_decisions.items[i]);
+    for (size_t i = 0; i < w->spent_policies.len; i++)
+        trine_policy_release(w->spent_policies.items[i]);
+    w->spent_decisions.len = 0;
+    w->spent_policies.len = 0;
 }
 
 /* Fails a consent operation with -32603 naming the store's trouble. */
@@ -305,109 +336,125 @@ static char *writer_detail_mode(const char *detail)
     return mode;
 }
 
+/* Reads decision audit_id and checks that a grant can be made from it,
+ * filling g with copies of what the grant binds to. Returns 0, or an RPC
+ * error code with the message in msg. */
+static int writer_grant_source(writer *w, int64_t audit_id, grant_src *g,
+                               char *msg, size_t msglen)
+{
+    /* One approval makes one grant: granting again from the same decision
+     * would turn a single-use `always` consent into several. */
+    int64_t existing = consents_by_decision(w->ctx->grants, audit_id);
+    if (existing >= 0) {
+        snprintf(msg, msglen,
+                 "params.audit_id: decision %" PRId64
+                 " was already granted (consent %" PRId64 ")",
+                 audit_id, existing);
+        return RPC_INVALID_PARAMS;
+    }
+    char err[512];
+    if (writer_open(w, err, sizeof err) != 0) {
+        snprintf(msg, msglen, "audit log unavailable: %s", err);
+        return RPC_INTERNAL_ERROR;
+    }
+    audit_row row;
+    int rc = audit_get(w->st, audit_id, &row);
+    if (rc < 0) {
+        snprintf(msg, msglen, "audit log unavailable: %s", store_errmsg(w->st));
+        return RPC_INTERNAL_ERROR;
+    }
+    if (rc == 0) {
+        snprintf(msg, msglen, "params.audit_id: no decision with id %" PRId64,
+                 audit_id);
+        return RPC_INVALID_PARAMS;
+    }
+    if (strcmp(row.decision, "consent_required") != 0) {
+        snprintf(msg, msglen,
+                 "params.audit_id: decision %" PRId64
+                 " is %s, not consent_required",
+                 audit_id, row.decision);
+        return RPC_INVALID_PARAMS;
+    }
+    /* row's strings live until the next store call: copy them. */
+    bool oom = false;
+    const char *const from[] = {row.user, row.agent,   row.server,
+                                row.tool, row.session, row.args_sha256};
+    char **to[] = {&g->user, &g->agent,   &g->server,
+                   &g->tool, &g->session, &g->args_sha256};
+    for (size_t i = 0; i < 6; i++) {
+        if (from[i] != NULL) {
+            *to[i] = xstrdup(from[i]);
+            oom |= *to[i] == NULL;
+        }
+    }
+    g->mode = writer_detail_mode(row.detail);
+    if (oom) {
+        snprintf(msg, msglen, "out of memory");
+        return RPC_INTERNAL_ERROR;
+    }
+    if (g->mode == NULL || g->user == NULL || g->agent == NULL ||
+        g->server == NULL || g->tool == NULL) {
+        snprintf(msg, msglen,
+                 "params.audit_id: decision %" PRId64
+                 " names no consent mode, user or agent",
+                 audit_id);
+        return RPC_INVALID_PARAMS;
+    }
+    if (strcmp(g->mode, "session") == 0 &&
+        (g->session == NULL || g->session[0] == '\0')) {
+        snprintf(msg, msglen,
+                 "params.audit_id: decision %" PRId64
+                 " carries no session to bind a session grant to",
+                 audit_id);
+        return RPC_INVALID_PARAMS;
+    }
+    return 0;
+}
+
+/* When a grant made now expires (-1: never): ttl seconds from now when
+ * given; for `once for D`, the tool's duration as the policy says it now. */
+static int64_t writer_grant_expiry(writer *w, const grant_src *g, int64_t ttl,
+                                   int64_t now)
+{
+    if (ttl > 0)
+        return now + ttl * 1000;
+    if (strcmp(g->mode, "once") != 0)
+        return -1;
+    int64_t expires = -1;
+    trine_policy *p = snapshot_acquire(w->ctx->snap);
+    trine_consent_mode mode;
+    int64_t dur;
+    if (trine_policy_tool_consent(p, g->server, g->tool, &mode, &dur) == 1 &&
+        mode == TRINE_CONSENT_ONCE && dur > 0)
+        expires = now + dur * 1000;
+    trine_policy_release(p);
+    return expires;
+}
+
 /* consent.grant {audit_id, ttl?}: binds a grant to the decision's user,
- * agent, server, tool, session and arguments. */
+ * agent, server, tool, session and arguments, in the store and then in the
+ * cache the checks read. */
 static void writer_grant(writer *w, job *j)
 {
     int64_t audit_id =
         (int64_t)json_integer_value(json_object_get(j->params, "audit_id"));
     const json_t *ttlv = json_object_get(j->params, "ttl");
     int64_t ttl = ttlv ? (int64_t)json_integer_value(ttlv) : -1;
-    char err[512];
-    char msg[256];
-    /* One approval makes one grant: granting again from the same decision
-     * would turn a single-use `always` consent into several. */
-    int64_t existing = consents_by_decision(w->ctx->grants, audit_id);
-    if (existing >= 0) {
-        snprintf(msg, sizeof msg,
-                 "params.audit_id: decision %" PRId64
-                 " was already granted (consent %" PRId64 ")",
-                 audit_id, existing);
-        writer_op_invalid(j, msg);
-        return;
-    }
-    if (writer_open(w, err, sizeof err) != 0) {
-        writer_op_unavailable(w, j, err);
-        return;
-    }
-    audit_row row;
-    int rc = audit_get(w->st, audit_id, &row);
-    if (rc < 0) {
-        writer_op_unavailable(w, j, store_errmsg(w->st));
-        return;
-    }
-    if (rc == 0) {
-        snprintf(msg, sizeof msg,
-                 "params.audit_id: no decision with id %" PRId64, audit_id);
-        writer_op_invalid(j, msg);
-        return;
-    }
-    if (strcmp(row.decision, "consent_required") != 0) {
-        snprintf(msg, sizeof msg,
-                 "params.audit_id: decision %" PRId64
-                 " is %s, not consent_required",
-                 audit_id, row.decision);
-        writer_op_invalid(j, msg);
-        return;
-    }
+    char msg[600];
     grant_src g = {0};
-    bool oom = false;
-    g.mode = writer_detail_mode(row.detail);
-#define GRANT_DUP(f)                                                           \
-    do {                                                                       \
-        if (row.f != NULL) {                                                   \
-            g.f = xstrdup(row.f);                                              \
-            oom |= g.f == NULL;                                                \
-        }                                                                      \
-    } while (0)
-    GRANT_DUP(user);
-    GRANT_DUP(agent);
-    GRANT_DUP(server);
-    GRANT_DUP(tool);
-    GRANT_DUP(session);
-    GRANT_DUP(args_sha256);
-#undef GRANT_DUP
-    if (oom) {
-        j->out.len = j->head_len;
-        rpc_write_error_tail(&j->out, RPC_INTERNAL_ERROR, "out of memory");
-        grant_src_free(&g);
-        return;
-    }
-    if (g.mode == NULL || g.user == NULL || g.agent == NULL) {
-        snprintf(msg, sizeof msg,
-                 "params.audit_id: decision %" PRId64
-                 " names no consent mode, user or agent",
-                 audit_id);
-        writer_op_invalid(j, msg);
-        grant_src_free(&g);
-        return;
-    }
-    bool session_mode = strcmp(g.mode, "session") == 0;
-    bool always_mode = strcmp(g.mode, "always") == 0;
-    if (session_mode && (g.session == NULL || g.session[0] == '\0')) {
-        snprintf(msg, sizeof msg,
-                 "params.audit_id: decision %" PRId64
-                 " carries no session to bind a session grant to",
-                 audit_id);
-        writer_op_invalid(j, msg);
+    int code = writer_grant_source(w, audit_id, &g, msg, sizeof msg);
+    if (code != 0) {
+        rpc_write_error_tail(&j->out, code, msg);
+        if (code == RPC_INTERNAL_ERROR && w->st != NULL) {
+            store_close(w->st);
+            w->st = NULL;
+        }
         grant_src_free(&g);
         return;
     }
     int64_t now = log_now_ms();
-    int64_t expires = -1;
-    if (ttl > 0) {
-        expires = now + ttl * 1000;
-    } else if (strcmp(g.mode, "once") == 0) {
-        /* `once for D`: the duration is the tool's, as the policy says it
-         * now. */
-        trine_policy *p = snapshot_acquire(w->ctx->snap);
-        trine_consent_mode mode;
-        int64_t dur;
-        if (trine_policy_tool_consent(p, g.server, g.tool, &mode, &dur) == 1 &&
-            mode == TRINE_CONSENT_ONCE && dur > 0)
-            expires = now + dur * 1000;
-        trine_policy_release(p);
-    }
+    bool session_mode = strcmp(g.mode, "session") == 0;
+    bool always_mode = strcmp(g.mode, "always") == 0;
     consent_row c = {
         .user = g.user,
         .agent = g.agent,
@@ -417,12 +464,12 @@ static void writer_grant(writer *w, job *j)
         .session = session_mode ? g.session : NULL,
         .args_sha256 = always_mode ? g.args_sha256 : NULL,
         .granted_ms = now,
-        .expires_ms = expires,
+        .expires_ms = writer_grant_expiry(w, &g, ttl, now),
         .revoked_ms = -1,
         .used_ms = -1,
         .decision_id = audit_id,
     };
-    rc = consent_insert(w->st, &c);
+    int rc = consent_insert(w->st, &c);
     if (rc == TRINE_EINVAL) {
         snprintf(msg, sizeof msg,
                  "params.audit_id: decision %" PRId64 " cannot be granted: %s",
@@ -430,16 +477,12 @@ static void writer_grant(writer *w, job *j)
         writer_op_invalid(j, msg);
     } else if (rc != 0) {
         writer_op_unavailable(w, j, store_errmsg(w->st));
+    } else if (consents_add(w->ctx->grants, &c) != 0) {
+        /* A grant the checks cannot see must not be reported as made. */
+        int64_t n;
+        consent_revoke(w->st, c.id, NULL, NULL, NULL, NULL, now, &n);
+        rpc_write_error_tail(&j->out, RPC_INTERNAL_ERROR, "out of memory");
     } else {
-        rc = consents_add(w->ctx->grants, &c);
-        if (rc != 0) {
-            /* The grant is stored; the cache learns it on restart. */
-            logline l;
-            if (log_begin(&l, LOG_ERROR, "consent_cache_full")) {
-                log_int(&l, "consent_id", c.id);
-                log_end(&l);
-            }
-        }
         sb_printf(&j->out, "\"result\":{\"consent_id\":%" PRId64 "}}\n", c.id);
         logline l;
         if (log_begin(&l, LOG_INFO, "consent_granted")) {
@@ -514,7 +557,13 @@ static void writer_gather(writer *w)
     const trined_config *cfg = w->ctx->cfg;
     if (cfg->commit_interval_ms <= 0)
         return;
-    int64_t deadline = writer_mono_ms() + cfg->commit_interval_ms;
+    int64_t now = writer_mono_ms();
+    /* Under load the rows that arrive during one commit make the next
+     * batch by themselves, and waiting would only leave the disk idle: the
+     * window is for the first rows after a quiet spell. */
+    if (now - w->last_commit_ms < cfg->commit_interval_ms)
+        return;
+    int64_t deadline = now + cfg->commit_interval_ms;
     struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
                           .tv_nsec = (long)(deadline % 1000) * 1000000};
     while (!w->stop && w->pending_checks < (size_t)cfg->commit_max_rows &&
@@ -642,5 +691,7 @@ void writer_stop(writer *w)
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->mu);
     store_close(w->st);
+    pv_free(&w->spent_decisions);
+    pv_free(&w->spent_policies);
     free(w);
 }

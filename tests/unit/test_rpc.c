@@ -303,10 +303,18 @@ static void test_check_goes_to_the_writer(void **state)
     assert_non_null(j->decision);
     assert_non_null(j->policy);
     assert_string_equal(trine_decision_kind(j->decision), "allow");
-    /* The reply so far ends where the writer puts the result. */
-    assert_string_equal(j->out.data,
-                        "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":");
-    assert_int_equal(j->prefix_len, j->out.len);
+    /* The worker wrote the result with a placeholder id, which the writer
+     * replaces with the real one. */
+    const char *want =
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"decision\":\"allow\","
+        "\"reason\":\"allow\",\"audit_id\":9223372036854775807,";
+    assert_memory_equal(j->out.data, want, strlen(want));
+    assert_int_equal(j->prefix_len,
+                     strlen("{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":"));
+    assert_int_equal(j->id_off, strlen(want) - 20);
+    assert_memory_equal(j->out.data + j->id_off, RPC_AUDIT_ID_PLACEHOLDER, 19);
+    assert_int_equal(j->out.data[j->out.len - 1], '}');
+    assert_int_equal(strlen(j->out.data), j->out.len);
     assert_true(j->now_ms > 0);
     job_free(j);
 
