@@ -68,6 +68,7 @@ typedef struct options {
     const char *socket;
     const char *trined;
     const char *policy;
+    const char *sync;   /* trined's --audit-sync */
     int conns[MAX_LIST];
     int nconns;
     int depths[MAX_LIST];
@@ -116,11 +117,11 @@ static int trined_start(const options *o, trined_proc *tp)
         }
         if (o->workers > 0)
             execl(o->trined, o->trined, "--policy", o->policy, "--socket",
-                  tp->sock, "--audit", tp->audit, "--audit-sync", "full",
+                  tp->sock, "--audit", tp->audit, "--audit-sync", o->sync,
                   "--workers", workers, (char *)NULL);
         else
             execl(o->trined, o->trined, "--policy", o->policy, "--socket",
-                  tp->sock, "--audit", tp->audit, "--audit-sync", "full",
+                  tp->sock, "--audit", tp->audit, "--audit-sync", o->sync,
                   (char *)NULL);
         _exit(127);
     }
@@ -301,7 +302,8 @@ static void usage(FILE *f)
             "usage: daemon (--socket PATH | --trined PATH --policy DIR)\n"
             "              [--conns N[,N...]] [--depth D[,D...]]\n"
             "              [--seconds S] [--warmup S] [--workers N]\n"
-            "              [--client-threads N] [--no-baselines] [--keep]\n");
+            "              [--client-threads N] [--audit-sync full|normal]\n"
+            "              [--no-baselines] [--keep]\n");
 }
 
 static int parse_options(int argc, char **argv, options *o)
@@ -316,6 +318,7 @@ static int parse_options(int argc, char **argv, options *o)
     o->warmup = 1;
     o->client_threads = 1;
     o->baselines = true;
+    o->sync = "full";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -340,6 +343,12 @@ static int parse_options(int argc, char **argv, options *o)
             o->trined = v;
         } else if (strcmp(a, "--policy") == 0) {
             o->policy = v;
+        } else if (strcmp(a, "--audit-sync") == 0) {
+            if (strcmp(v, "full") != 0 && strcmp(v, "normal") != 0) {
+                fprintf(stderr, "daemon: --audit-sync is full or normal\n");
+                return -1;
+            }
+            o->sync = v;
         } else if (strcmp(a, "--conns") == 0) {
             if (parse_list(a, v, o->conns, &o->nconns) != 0)
                 return -1;
