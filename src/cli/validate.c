@@ -4,7 +4,7 @@
  *
  * Errors and warnings go to standard error, one per line, as
  * "file:line:col: message" and "file:line:col: warning: message". On success
- * standard output gets "ok: N files, revision sha256:..., W warnings".
+ * standard output gets "ok: N file(s), revision sha256:..., W warnings".
  * Exit status: 0 loaded (warnings alone do not fail), 1 the policy has
  * errors or cannot be read, 3 usage error.
  */
@@ -26,7 +26,7 @@ static int validate_print_ok(const trine_policy *p, int warnings)
     if (status == NULL)
         return -1;
     size_t files = json_array_size(json_object_get(status, "files"));
-    printf("ok: %zu files, revision ", files);
+    printf("ok: %zu file%s, revision ", files, files == 1 ? "" : "s");
     cli_put_safe(stdout, trine_policy_revision(p));
     printf(", %d warning%s\n", warnings, warnings == 1 ? "" : "s");
     json_decref(status);

@@ -374,8 +374,9 @@ class Validate(TempDirCase):
             for f in files:
                 with open(os.path.join(d, f), "rb") as fh:
                     data.append((f, fh.read()))
-            self.assertEqual(out, "ok: %d files, revision %s, 0 warnings\n"
-                             % (len(files), revision(data)), name)
+            self.assertEqual(out, "ok: %d file%s, revision %s, 0 warnings\n"
+                             % (len(files), "" if len(files) == 1 else "s",
+                                revision(data)), name)
             self.assertEqual(err, "", name)
 
     def test_errors_in_two_files(self):
@@ -417,7 +418,7 @@ class Validate(TempDirCase):
         lines = err.splitlines()
         self.assertEqual(len(lines), 1, err)
         self.assertRegex(lines[0], r"^p\.trine:2:\d+: warning: .*unused")
-        self.assertEqual(out, "ok: 1 files, revision %s, 1 warning\n" %
+        self.assertEqual(out, "ok: 1 file, revision %s, 1 warning\n" %
                          revision([("p.trine", src.encode())]))
 
     def test_empty_and_missing_directories_fail(self):
@@ -495,6 +496,69 @@ class Test(TempDirCase):
         self.write("t.tests.json", json.dumps(cases))
         st, out, _ = run(["test", self.dir])
         self.assertEqual((st, out), (0, "3 passed, 0 failed\n"))
+
+    def test_seed_session_in_any_mode(self):
+        # DESIGN 6.1 lists a session for every seeded grant; only a session
+        # grant is bound to it, and one without a non-empty session never
+        # counts.
+        self.policy_copy()
+        p = params("create_issue", {"owner": "acme", "repo": "widgets",
+                                    "title": "x"}, session="s1",
+                   tok=token(scope="repo:write"))
+        grant = {"user": "alice", "agent": "claude-desktop",
+                 "server": "github", "tool": "create_issue",
+                 "mode": "session", "session": "s1"}
+        delete = params("delete_repo", tok=token(scope="admin",
+                                                 client_id="ops-console"))
+        always = {"user": "alice", "agent": "ops-console",
+                  "server": "github", "tool": "delete_repo",
+                  "mode": "always", "session": "s1"}
+        cases = [
+            self.case("session grant", p, {"decision": "allow"},
+                      consents=[grant]),
+            self.case("other session", dict(p, session="s2"),
+                      {"decision": "consent_required"}, consents=[grant]),
+            self.case("null session grant", p,
+                      {"decision": "consent_required"},
+                      consents=[dict(grant, session=None)]),
+            self.case("empty session grant", dict(p, session=""),
+                      {"decision": "consent_required"},
+                      consents=[dict(grant, session="")]),
+            self.case("always grant with a session", delete,
+                      {"decision": "allow"}, consents=[always]),
+            self.case("always grant with a null session", delete,
+                      {"decision": "allow"},
+                      consents=[dict(always, session=None)]),
+            self.case("bad session", p, {"decision": "allow"},
+                      consents=[dict(grant, session=1)]),
+        ]
+        self.write("t.tests.json", json.dumps(cases))
+        st, out, _ = run(["test", self.dir])
+        self.assertEqual((st, out), (1, (
+            "FAIL t.tests.json: bad session: consents[0].session must be a "
+            "string or null\n6 passed, 1 failed\n")))
+
+    def test_expected_null_means_absent(self):
+        self.policy_copy()
+        cases = [
+            self.case("allow has no step-up", params(),
+                      {"decision": "allow", "required_scopes": None,
+                       "www_authenticate": None}),
+            self.case("step-up present",
+                      params("create_issue", {"owner": "acme",
+                                              "repo": "widgets",
+                                              "title": "x"}),
+                      {"www_authenticate": None}),
+        ]
+        self.write("t.tests.json", json.dumps(cases))
+        st, out, _ = run(["test", self.dir])
+        self.assertEqual(st, 1)
+        self.assertEqual(out.splitlines(), [
+            'FAIL t.tests.json: step-up present: www_authenticate: expected '
+            'null, got "Bearer error=\\"insufficient_scope\\", '
+            'scope=\\"repo:write\\", resource_metadata=\\"'
+            + RM + '\\""',
+            "1 passed, 1 failed"])
 
     def test_malformed_files(self):
         self.policy_copy()
