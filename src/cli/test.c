@@ -8,6 +8,8 @@
  *    "expect": {"decision"?, "reason"?, "required_scopes"?,
  *               "www_authenticate"?}}
  *
+ * An expected null means the result must not have the field.
+ *
  * Each case is checked against the policy with its own seeded consent
  * grants. Every failing case prints one line naming what differed, then a
  * summary "N passed, N failed". A case or file that is malformed counts as a
@@ -90,6 +92,9 @@ static const char *expect_problem(const json_t *exp, const char **bad)
         if (!key_known(expect_keys, key))
             return "unknown key in \"expect\"; expected decision, reason, "
                    "required_scopes or www_authenticate";
+        /* null expects the field to be absent (no step-up). */
+        if (json_is_null(v))
+            continue;
         if (strcmp(key, "required_scopes") == 0) {
             size_t i;
             json_t *s;
@@ -151,7 +156,8 @@ static bool case_compare(const char *file, size_t i, const char *name,
         if (want == NULL)
             continue;
         const json_t *got = json_object_get(res, expect_keys[k]);
-        if (got != NULL && json_equal(want, got))
+        if (json_is_null(want) ? got == NULL
+                               : got != NULL && json_equal(want, got))
             continue;
         if (ok)
             fail_head(file, i, name);

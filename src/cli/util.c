@@ -318,15 +318,25 @@ static int seed_parse(const json_t *g, size_t i, seed *sd, char *err,
                  i);
         return TRINE_EINVAL;
     }
+    /* DESIGN §6.1 gives every grant a session, as the daemon records one
+     * with every grant; only a session grant is bound to it. A string or
+     * null is accepted in any mode; an absent, null or empty session makes
+     * a session grant that no request can use (a session grant needs the
+     * request's own non-empty session, §2.5). */
     const json_t *session = json_object_get(g, "session");
-    if (sd->mode == TRINE_CONSENT_SESSION) {
-        rc = seed_string(g, i, "session", &sd->session, err, errlen);
-        if (rc != 0)
-            return rc;
-    } else if (session != NULL) {
-        snprintf(err, errlen, "consents[%zu].session is only for session mode",
-                 i);
-        return TRINE_EINVAL;
+    if (session != NULL && !json_is_null(session)) {
+        if (!json_is_string(session)) {
+            snprintf(err, errlen,
+                     "consents[%zu].session must be a string or null", i);
+            return TRINE_EINVAL;
+        }
+        if (strlen(json_string_value(session)) != json_string_length(session)) {
+            snprintf(err, errlen, "consents[%zu].session must not contain NUL",
+                     i);
+            return TRINE_EINVAL;
+        }
+        if (json_string_length(session) > 0)
+            sd->session = json_string_value(session);
     }
     const json_t *args = json_object_get(g, "arguments");
     sd->any_args = args == NULL;

@@ -71,8 +71,9 @@ typedef struct cli_seeds cli_seeds;
 /* Builds seeds from a JSON array of grants:
  *   {"user", "agent", "server", "tool", "mode": "session"|"once"|"always",
  *    "session"?, "arguments"?, "expires"?}
- * `session` is required for (and only allowed with) session mode;
- * `arguments` only with always mode (the grant then binds to the canonical
+ * `session` (a string or null, in any mode) binds a session grant (one
+ * without a non-empty session never counts); `arguments` only with always
+ * mode (the grant then binds to the canonical
  * hash of those arguments; without it, to any arguments); `expires` (unix
  * seconds) makes a grant stop counting at that time. NULL arr means no
  * grant. Returns 0 with *out (free with cli_seeds_free), TRINE_EINVAL with

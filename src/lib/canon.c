@@ -9,6 +9,7 @@
  * or an 'e' (so a real never reads back as an integer).
  */
 #include "lib/decision.h"
+#include "lib/number.h"
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -42,22 +43,17 @@ typedef struct canon_ctx {
 
 size_t canon_real(double x, char buf[32])
 {
-    int n = 0;
-    for (int prec = 1; prec <= 17; prec++) {
-        n = snprintf(buf, 32, "%.*g", prec, x);
-        if (n > 0 && n < 32 && strtod(buf, NULL) == x)
-            break;
-    }
-    if (n <= 0 || n >= 32) {
-        n = snprintf(buf, 32, "%.17g", x);
+    /* The text is hashed (argument hashes, the audit chain), so it must not
+     * depend on the locale: number.c writes it with a '.' always. */
+    int n = (int)num_shortest(x, buf);
+    /* An integral value within the exactly representable range reads best
+     * in plain notation: 100.0, not 1e+02. */
+    if (n > 0 && x > -1e15 && x < 1e15 && x == (double)(long long)x) {
+        n = num_format(buf, 32, "%.1f", x);
         if (n <= 0 || n >= 32)
             n = 0;
     }
-    /* An integral value within the exactly representable range reads best
-     * in plain notation: 100.0, not 1e+02. */
-    if (n > 0 && x > -1e15 && x < 1e15 && x == (double)(long long)x)
-        n = snprintf(buf, 32, "%.1f", x);
-    if (strpbrk(buf, ".eEn") == NULL && n + 2 < 32) {
+    if (n > 0 && strpbrk(buf, ".eEn") == NULL && n + 2 < 32) {
         buf[n++] = '.';
         buf[n++] = '0';
         buf[n] = '\0';

@@ -5,6 +5,7 @@
  * consent, redacted paths).
  */
 #include "lib/compile.h"
+#include "lib/number.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -405,13 +406,8 @@ static int tool_needs(compile_ctx *c, compile_tool *ct, const ast_needs *an)
 /* Appends the shortest decimal form of v that reads back the same. */
 static void tool_number(strbuf *b, double v)
 {
-    char buf[64];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            break;
-    }
-    sb_puts(b, buf);
+    char buf[NUM_BUF];
+    sb_putn(b, buf, num_shortest(v, buf));
 }
 
 /* Writes the constraint as a policy author wrote it, for reasons. */

@@ -571,14 +571,18 @@ static int judge_agents(eval_ctx *x)
  * fell short. sres holds S's result for every pair. */
 static int step_up(eval_ctx *x, const set_result *sres)
 {
-    /* The pairs to cover. A pair that a held scope denies is left out, like
-     * one no scope grants: adding scopes cannot lift a deny. */
+    /* The pairs to cover: every pair that failed S (DESIGN §2.4 step 5),
+     * a pair that a held scope denies included. Which scope blocks grant a
+     * pair is judged for each block on its own (§2.5 "Step-up"), so such a
+     * pair is covered by the blocks that grant it on their own, which may
+     * be held ones (the header then names them once). Only pairs that no
+     * scope block grants are left out, by the cover itself. */
     size_t nf = 0;
     size_t *fail = malloc((x->npairs + 1) * sizeof *fail);
     if (fail == NULL)
         return TRINE_ENOMEM;
     for (size_t i = 0; i < x->npairs; i++) {
-        if (!passed(&sres[i]) && sres[i].deny == NULL)
+        if (!passed(&sres[i]))
             fail[nf++] = i;
     }
     const char *rm = x->server != NULL ? x->server->resource_metadata : NULL;

@@ -5,12 +5,11 @@
 #include "lib/lexer.h"
 
 #include "lib/diag.h"
+#include "lib/number.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* How much of a long token a "found ..." message shows. */
@@ -619,15 +618,12 @@ int lex_number(const char *s, size_t n, double *d, bool *is_int, int64_t *ival)
         *d = (double)v;
         return LEX_NUM_OK;
     }
-    /* A real. Longer texts than this are not worth a conversion. */
-    char buf[512];
-    if (n >= sizeof buf)
-        return LEX_NUM_RANGE;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    errno = 0;
-    double v = strtod(buf, NULL);
-    if (!isfinite(v))
+    /* A real, read the same in every locale (number.h): a program that
+     * embeds the library and sets a locale with a decimal comma must not
+     * see "2.5" in a policy read as 2. A text too long to convert counts
+     * as out of range. */
+    double v;
+    if (num_parse(s, n, &v) != 0 || !isfinite(v))
         return LEX_NUM_RANGE;
     *is_int = false;
     *ival = 0;

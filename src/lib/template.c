@@ -9,6 +9,7 @@
  * any string or number as it is.
  */
 #include "lib/decision.h"
+#include "lib/number.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -273,7 +274,9 @@ int tmpl_fill_prompt(trine_decision *d, const cpl_template *t,
 
 void eval_fmt_num(double v, char buf[32])
 {
-    snprintf(buf, 32, "%.15g", v);
+    /* Messages read the same in every locale. */
+    if (num_format(buf, 32, "%.15g", v) < 0)
+        buf[0] = '\0';
 }
 
 /* Formats v into buf and returns buf, for use as a message argument. */

@@ -1197,7 +1197,9 @@ static void test_step_up_uncoverable(void **state)
            "\\\", resource_metadata=\\\"https://fs.example/rm\\\"\"}");
     trine_decision_free(d);
 
-    /* A held scope that denies cannot be stepped past. */
+    /* A pair that a held scope denies still failed S, and is covered by
+     * the scope blocks that grant it on their own (DESIGN §2.5), here one
+     * the token holds: the header then names it once. */
     d = check(extra, "{'server':'fs','tool':'move','arguments':{'from':'/a',"
                      "'to':'/b'},'token':{'sub':'u','client_id':'c','scope':"
                      "'files:all nodel'}}");
@@ -1205,8 +1207,21 @@ static void test_step_up_uncoverable(void **state)
     has(d, "{\"code\":\"scope_missing\",\"set\":\"scope\",\"action\":"
            "\"file.delete\",\"resource\":\"file:/a\",\"rule\":"
            "\"extra.trine:9\",\"detail\":\"denied by scope nodel\"}");
-    has(d, "\"required_scopes\":[]}");
-    lacks(d, "www_authenticate");
+    has(d, "\"required_scopes\":[\"files:all\"],\"www_authenticate\":"
+           "\"Bearer error=\\\"insufficient_scope\\\", scope=\\\"files:all"
+           "\\\", resource_metadata=\\\"https://fs.example/rm\\\"\"}");
+    trine_decision_free(d);
+
+    /* The same with a token whose other scopes grant only part of the
+     * call: held granting scopes first (token order), then the cover. */
+    d = check(extra, "{'server':'fs','tool':'move','arguments':{'from':'/a',"
+                     "'to':'/tmp/b'},'token':{'sub':'u','client_id':'c',"
+                     "'scope':'nodel tmp files:read'}}");
+    expect(d, "deny", "scope_missing");
+    has(d, "\"required_scopes\":[\"files:all\"],\"www_authenticate\":"
+           "\"Bearer error=\\\"insufficient_scope\\\", scope=\\\"tmp "
+           "files:read files:all\\\", resource_metadata=\\\"https://"
+           "fs.example/rm\\\"\"}");
     trine_decision_free(d);
 }
 
