@@ -108,7 +108,7 @@ void sb_json_str(strbuf *b, const char *s, size_t n)
         case '\b': *o++ = '\\'; *o++ = 'b'; break;
         case '\f': *o++ = '\\'; *o++ = 'f'; break;
         default:
-            if (c < 0x20 || c == 0x7f) {
+            if (c < 0x20) {
                 *o++ = '\\'; *o++ = 'u'; *o++ = '0'; *o++ = '0';
                 *o++ = hex[c >> 4]; *o++ = hex[c & 15];
             } else {

@@ -33,8 +33,9 @@ void sb_printf(strbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sb_vprintf(strbuf *b, const char *fmt, va_list ap);
 /* Appends s (n bytes of valid UTF-8) as a JSON string literal, quotes
- * included: '"' and '\\' escaped, control characters as \n \t \r \b \f or
- * \u00XX, everything else raw. */
+ * included: '"' and '\\' escaped, U+0000-U+001F as \n \t \r \b \f or
+ * \u00XX, everything else (DEL and non-ASCII included) raw, as RFC 8785
+ * writes strings. */
 void sb_json_str(strbuf *b, const char *s, size_t n);
 /* Hands the buffer's memory to the caller (NULL after OOM) and resets b. */
 char *sb_take(strbuf *b);

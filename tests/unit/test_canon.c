@@ -74,9 +74,9 @@ static void test_strings(void **state)
     expect_canon("\"a\\\"b\\\\c\\/d\"", "\"a\\\"b\\\\c/d\"");
     expect_canon("\"\\b\\f\\n\\r\\t\\u0001\\u001f\"",
                  "\"\\b\\f\\n\\r\\t\\u0001\\u001f\"");
-    /* DEL is escaped like the C0 controls; non-ASCII stays raw. */
+    /* DEL and non-ASCII stay raw (RFC 8785); \u escapes decode to UTF-8. */
     expect_canon("\"\\u007f\\u00e9\\u20ac\\ud83d\\ude00\"",
-                 "\"\\u007f\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+                 "\"\x7f\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
     expect_canon("\"a\\u0000b\"", "\"a\\u0000b\"");
 
     /* A key holding a NUL sorts after its prefix and keeps its NUL. */

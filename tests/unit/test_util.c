@@ -76,7 +76,7 @@ static void test_json_str(void **state)
     expect_json("plain", 5, "\"plain\"");
     expect_json("a\"b\\c", 5, "\"a\\\"b\\\\c\"");
     expect_json("\n\t\r\b\f", 5, "\"\\n\\t\\r\\b\\f\"");
-    expect_json("\x01\x1f\x7f", 3, "\"\\u0001\\u001f\\u007f\"");
+    expect_json("\x01\x1f\x7f", 3, "\"\\u0001\\u001f\x7f\"");
     /* NUL inside the length is escaped, not a terminator. */
     expect_json("a\0b", 3, "\"a\\u0000b\"");
     /* Non-ASCII UTF-8 and '/' stay raw. */
