@@ -163,6 +163,32 @@ static int conn_oversize(conn *c, jobpool *pool)
     return 0;
 }
 
+/* Queues one line as a job: behind a pending consent barrier, or in this
+ * wake-up's batch. Returns 0, or -1 when out of memory. */
+static int conn_take_line(conn *c, jobpool *pool, jobq *batch, const char *line,
+                          size_t len)
+{
+    job *j = jobpool_get(pool);
+    if (j == NULL)
+        return -1;
+    sb_putn(&j->in, line, len);
+    if (j->in.oom) {
+        jobpool_put(pool, j);
+        return -1;
+    }
+    conn_enqueue(c, j);
+    if (c->barrier != NULL) {
+        jobq_push(&c->held, j);
+    } else {
+        jobq_push(batch, j);
+        if (conn_is_barrier(line, len))
+            c->barrier = j;
+    }
+    c->queued += len;
+    conn_update_pause(c);
+    return 0;
+}
+
 /* Makes a job of every complete buffered line, until c pauses. */
 static int conn_frame(conn *c, jobpool *pool, jobq *batch)
 {
@@ -174,26 +200,28 @@ static int conn_frame(conn *c, jobpool *pool, jobq *batch)
             return 0;
         if (fs == FRAME_OVERSIZE)
             return conn_oversize(c, pool);
-        job *j = jobpool_get(pool);
-        if (j == NULL)
+        if (conn_take_line(c, pool, batch, line, len) != 0)
             return -1;
-        sb_putn(&j->in, line, len);
-        if (j->in.oom) {
-            jobpool_put(pool, j);
-            return -1;
-        }
-        conn_enqueue(c, j);
-        if (c->barrier != NULL) {
-            jobq_push(&c->held, j);
-        } else {
-            jobq_push(batch, j);
-            if (conn_is_barrier(line, len))
-                c->barrier = j;
-        }
-        c->queued += len;
-        conn_update_pause(c);
     }
     return 0;
+}
+
+/* The peer will send no more. Bytes after the last '\n' are one last
+ * line: a request whose newline never came still gets its answer (trine
+ * never drops input silently); a peer that vanished mid-line gets a parse
+ * error it will not read. Blank leftovers are ignored. */
+static int conn_take_last_line(conn *c, jobpool *pool, jobq *batch)
+{
+    size_t n = framer_pending(&c->in);
+    const char *line = c->in.buf + c->in.start;
+    size_t i = 0;
+    while (i < n && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+        i++;
+    int rc = 0;
+    if (i < n && n <= c->in.max_line)
+        rc = conn_take_line(c, pool, batch, line, n);
+    framer_clear(&c->in);
+    return rc;
 }
 
 conn_status conn_read(conn *c, jobpool *pool, jobq *batch, size_t budget)
@@ -219,12 +247,11 @@ conn_status conn_read(conn *c, jobpool *pool, jobq *batch, size_t budget)
             continue;
         }
         if (n == 0) {
-            /* The peer is done sending. A partial last line is dropped;
-             * complete lines are still answered. */
+            /* The peer is done sending; every line it sent is answered. */
+            int rc = conn_take_last_line(c, pool, batch);
             c->eof = true;
             c->peer_eof = true;
-            framer_clear(&c->in);
-            return CONN_EOF;
+            return rc != 0 ? CONN_ERR : CONN_EOF;
         }
         if (errno == EINTR)
             continue;

@@ -268,7 +268,7 @@ static void test_oversize_line_answers_then_stops(void **state)
     assert_int_equal(none.len, 0);
 }
 
-static void test_eof_drops_partial_line(void **state)
+static void test_eof_answers_unterminated_last_line(void **state)
 {
     fixture *f = *state;
     jobq batch = {0};
@@ -280,13 +280,27 @@ static void test_eof_drops_partial_line(void **state)
     assert_int_equal(batch.len, 1);
     assert_false(f->c->eof);
     assert_int_equal(framer_pending(&f->c->in), 4);
+    /* The bytes after the last newline are a line of their own. */
     assert_int_equal(conn_read(f->c, &f->pool, &batch, 1 << 20), CONN_EOF);
-    assert_int_equal(batch.len, 1);
+    assert_int_equal(batch.len, 2);
     assert_string_equal(batch.head->in.data, "whole");
+    assert_string_equal(batch.head->next->in.data, "part");
     assert_true(f->c->eof);
     assert_true(f->c->peer_eof);
     assert_int_equal(framer_pending(&f->c->in), 0);
     assert_false(conn_finished(f->c));
+}
+
+static void test_eof_ignores_blank_leftover(void **state)
+{
+    fixture *f = *state;
+    jobq batch = {0};
+    client_send(f, "whole\n \r\t");
+    shutdown(f->fds[1], SHUT_WR);
+    conn_read(f->c, &f->pool, &batch, 1 << 20);
+    assert_int_equal(conn_read(f->c, &f->pool, &batch, 1 << 20), CONN_EOF);
+    assert_int_equal(batch.len, 1);
+    assert_string_equal(batch.head->in.data, "whole");
 }
 
 static void test_consent_requests_are_barriers(void **state)
@@ -376,7 +390,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversize_line_answers_then_stops,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_eof_drops_partial_line, setup,
+        cmocka_unit_test_setup_teardown(test_eof_answers_unterminated_last_line,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eof_ignores_blank_leftover, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_consent_requests_are_barriers,
                                         setup, teardown),
