@@ -6,8 +6,9 @@
  *
  * Besides crashes and sanitizer reports, it checks what must hold for every
  * line: a line answered at once gets exactly one reply line that parses as
- * a JSON-RPC 2.0 response; a check that reaches the writer carries a
- * decision and the start of its reply.
+ * a JSON-RPC 2.0 response; a check that reaches the writer carries its
+ * audit row and the start of its reply; and whatever the fast request
+ * reader returns is exactly what jansson returns for the same line.
  *
  * Build with CC=clang and -DTRINE_FUZZ=ON; seed it with request lines, e.g.
  * the §3.1 example of DESIGN.md.
@@ -15,6 +16,7 @@
 #include "daemon/conn.h"
 #include "daemon/consents.h"
 #include "daemon/rpc.h"
+#include "daemon/rpcjson.h"
 #include "daemon/snapshot.h"
 
 #include <stdint.h>
@@ -55,12 +57,36 @@ static void fuzz_init(void)
     ctx.grants = grants;
 }
 
+/* Checks the fast reader against jansson on one line: what it takes must
+ * pass the prescan and be what jansson makes of it, key order included. */
+static void fuzz_check_reader(const char *line, size_t len)
+{
+    json_t *fast = rpc_json_read(line, len);
+    if (fast == NULL)
+        return;
+    char err[128];
+    json_t *ref =
+        json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER;
+    char *a = json_dumps(fast, flags);
+    char *b = ref != NULL ? json_dumps(ref, flags) : NULL;
+    if (rpc_prescan(line, len, err, sizeof err) != 0 || ref == NULL ||
+        !json_equal(fast, ref) || a == NULL || b == NULL || strcmp(a, b) != 0)
+        abort();
+    free(a);
+    free(b);
+    json_decref(fast);
+    json_decref(ref);
+}
+
 /* Checks one answered job. */
 static void fuzz_check_job(job *j)
 {
     if (j->kind != JOB_REPLY) {
         if (j->kind == JOB_CHECK &&
-            (j->decision == NULL || j->id_off <= j->prefix_len ||
+            (job_col_text(j, JCOL_DECISION) == NULL ||
+             job_col_text(j, JCOL_POLICY_REV) == NULL ||
+             j->id_off <= j->prefix_len ||
              memcmp(j->out.data + j->id_off, RPC_AUDIT_ID_PLACEHOLDER,
                     sizeof RPC_AUDIT_ID_PLACEHOLDER - 1) != 0))
             abort();
@@ -110,6 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         jobq next = {0};
         while (batch.head != NULL) {
             for (job *j = jobq_pop(&batch); j != NULL; j = jobq_pop(&batch)) {
+                fuzz_check_reader(j->in.data ? j->in.data : "", j->in.len);
                 rpc_handle(&ctx, j);
                 fuzz_check_job(j);
                 /* No writer here: a check or a consent change is done as

@@ -4,9 +4,13 @@
  * in-memory cache, so grants never go around it).
  *
  *   trine consent list   [--socket PATH] [--user U] [--agent A] [--json]
- *   trine consent grant  --audit-id N [--ttl SECONDS] [--socket PATH] [--json]
- *   trine consent revoke (--id N | --user U [--agent A] [--server S]
+ *   trine consent grant  (--audit-id N | N) [--ttl SECONDS] [--socket PATH]
+ *                        [--json]
+ *   trine consent revoke (--id N | N | --user U [--agent A] [--server S]
  *                        [--tool T]) [--socket PATH] [--json]
+ *
+ * A bare number is the decision's audit id (grant) or the grant's id
+ * (revoke); --consent-id is another name for --id, after the RPC parameter.
  *
  * Exit status: 0 success, 1 the daemon answered with an error (or an
  * unreadable reply), 3 usage error or no daemon to talk to.
@@ -16,6 +20,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +39,17 @@
 static const char consent_usage[] =
     "usage: trine consent list   [--socket PATH] [--user U] [--agent A] "
     "[--json]\n"
-    "       trine consent grant  --audit-id N [--ttl SECONDS] [--socket "
-    "PATH] [--json]\n"
-    "       trine consent revoke (--id N | --user U [--agent A] [--server S] "
-    "[--tool T])\n"
-    "                            [--socket PATH] [--json]\n"
+    "       trine consent grant  (--audit-id N | N) [--ttl SECONDS] "
+    "[--socket PATH]\n"
+    "                            [--json]\n"
+    "       trine consent revoke (--id N | N | --user U [--agent A] "
+    "[--server S]\n"
+    "                            [--tool T]) [--socket PATH] [--json]\n"
     "\n"
-    "Talks to trined over its socket (default ./trine.sock).\n"
+    "Talks to trined over its socket (default ./trine.sock). --consent-id "
+    "is\n"
+    "another name for --id; --ttl takes seconds, or a duration such as 30m,\n"
+    "12h or 7d.\n"
     "exit status: 0 success, 1 the daemon refused, 3 usage error or no "
     "daemon\n";
 
@@ -79,6 +88,33 @@ static bool consent_positive(const char *name, const char *value, int64_t *out)
     return true;
 }
 
+/* Parses a --ttl value: whole seconds, or a duration with a unit s, m, h or
+ * d (as in the policy language). Returns false on anything else. */
+static bool consent_ttl(const char *value, int64_t *out)
+{
+    static const struct {
+        char unit;
+        int64_t secs;
+    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    size_t n = strlen(value);
+    int64_t mult = 1;
+    char num[32];
+    if (n == 0 || n >= sizeof num)
+        return false;
+    memcpy(num, value, n + 1);
+    for (size_t k = 0; k < sizeof units / sizeof units[0]; k++) {
+        if (n > 1 && num[n - 1] == units[k].unit) {
+            num[n - 1] = '\0';
+            mult = units[k].secs;
+        }
+    }
+    int64_t v;
+    if (!cli_parse_int64(num, &v) || v <= 0 || v > INT64_MAX / mult)
+        return false;
+    *out = v * mult;
+    return true;
+}
+
 /* Parses the flags of one action; `allowed` lists the flags it takes.
  * Returns 0 or CLI_EXIT_USAGE. */
 static int consent_parse(int argc, char **argv, const char *allowed,
@@ -96,15 +132,30 @@ static int consent_parse(int argc, char **argv, const char *allowed,
             a->json = true;
             continue;
         }
+        /* A bare number stands for the action's id: the decision's audit
+         * id for grant, the grant's id for revoke. */
+        if (arg[0] != '-' &&
+            (strstr(allowed, "--audit-id ") || strstr(allowed, "--id "))) {
+            if (a->id > 0) {
+                fputs("trine consent: the id is given twice\n", stderr);
+                fputs(consent_usage, stderr);
+                return CLI_EXIT_USAGE;
+            }
+            if (!consent_positive("the id", arg, &a->id))
+                return CLI_EXIT_USAGE;
+            continue;
+        }
         const char *value = NULL;
         const char *matched = NULL;
         int rc = 0;
-        static const char *const all[] = {"--socket",   "--user", "--agent",
-                                          "--server",   "--tool", "--id",
-                                          "--audit-id", "--ttl"};
+        static const char *const all[] = {
+            "--socket", "--user",     "--agent", "--server",    "--tool",
+            "--id",     "--audit-id", "--ttl",   "--consent-id"};
         for (size_t k = 0; k < sizeof all / sizeof all[0] && rc == 0; k++) {
             char key[24];
-            snprintf(key, sizeof key, "%s ", all[k]);
+            /* --consent-id is allowed where --id is. */
+            snprintf(key, sizeof key, "%s ",
+                     strcmp(all[k], "--consent-id") == 0 ? "--id" : all[k]);
             if (strstr(allowed, key) == NULL)
                 continue;
             rc = cli_opt_value("consent", argc, argv, &i, all[k], &value);
@@ -114,7 +165,9 @@ static int consent_parse(int argc, char **argv, const char *allowed,
         if (rc < 0)
             return CLI_EXIT_USAGE;
         if (matched == NULL) {
-            fputs("trine consent: unknown option \"", stderr);
+            fputs(arg[0] == '-' ? "trine consent: unknown option \""
+                                : "trine consent: unexpected argument \"",
+                  stderr);
             cli_put_safe(stderr, arg);
             fputs("\"\n", stderr);
             fputs(consent_usage, stderr);
@@ -133,8 +186,23 @@ static int consent_parse(int argc, char **argv, const char *allowed,
         }
         if (done)
             continue;
-        int64_t *num = strcmp(matched, "--ttl") == 0 ? &a->ttl : &a->id;
-        if (!consent_positive(matched, value, num))
+        if (strcmp(matched, "--ttl") == 0) {
+            if (!consent_ttl(value, &a->ttl)) {
+                fputs("trine consent: --ttl needs a positive number of "
+                      "seconds or a duration such as 30m, 12h or 7d, not \"",
+                      stderr);
+                cli_put_safe(stderr, value);
+                fputs("\"\n", stderr);
+                return CLI_EXIT_USAGE;
+            }
+            continue;
+        }
+        if (a->id > 0) {
+            fputs("trine consent: the id is given twice\n", stderr);
+            fputs(consent_usage, stderr);
+            return CLI_EXIT_USAGE;
+        }
+        if (!consent_positive(matched, value, &a->id))
             return CLI_EXIT_USAGE;
     }
     return 0;

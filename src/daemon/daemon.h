@@ -21,8 +21,8 @@ typedef struct daemon_ctx {
     struct consents *grants;
     struct writer *writer;
     doneq done;
-    /* Lines handed to the workers and not finished yet. The writer waits
-     * for these (up to the commit interval) before committing, so one
+    /* Lines a worker has taken and not finished yet. The writer waits for
+     * these (up to the commit interval) before committing, so one
      * transaction takes every check of a burst. */
     atomic_long evaluating;
 } daemon_ctx;

@@ -20,15 +20,19 @@ job *job_new(void)
         return NULL;
     sb_init(&j->in);
     sb_init(&j->out);
+    sb_init(&j->row);
+    j->claimed = -1;
     return j;
+}
+
+const char *job_col_text(const job *j, job_col k)
+{
+    size_t off = j->col[k];
+    return off == JOB_NO_COL || off >= j->row.len ? NULL : j->row.data + off;
 }
 
 void job_reset(job *j)
 {
-    trine_decision_free(j->decision);
-    j->decision = NULL;
-    trine_policy_release(j->policy);
-    j->policy = NULL;
     json_decref(j->root);
     j->root = NULL;
     j->params = NULL;
@@ -36,8 +40,12 @@ void job_reset(job *j)
         sb_free(&j->in);
     if (j->out.cap > JOB_KEEP_BYTES)
         sb_free(&j->out);
+    if (j->row.cap > JOB_KEEP_BYTES)
+        sb_free(&j->row);
     sb_reset(&j->in);
     sb_reset(&j->out);
+    sb_reset(&j->row);
+    j->claimed = -1;
     j->next = NULL;
     j->conn_next = NULL;
     j->conn = NULL;
@@ -56,6 +64,7 @@ void job_free(job *j)
     job_reset(j);
     sb_free(&j->in);
     sb_free(&j->out);
+    sb_free(&j->row);
     free(j);
 }
 

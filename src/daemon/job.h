@@ -25,29 +25,58 @@ typedef enum job_kind {
     JOB_REVOKE /* consent.revoke, done by the writer */
 } job_kind;
 
+/* The text columns of a check's audit row (DESIGN §4), in the order of the
+ * store's audit_row. */
+typedef enum job_col {
+    JCOL_POLICY_REV = 0,
+    JCOL_SERVER,
+    JCOL_TOOL,
+    JCOL_USER,
+    JCOL_AGENT,
+    JCOL_CHAIN,
+    JCOL_SESSION,
+    JCOL_DECISION,
+    JCOL_REASON,
+    JCOL_ARGUMENTS,
+    JCOL_ARGS_SHA256,
+    JCOL_COUNT
+} job_col;
+
+/* The offset of a column that is NULL. */
+#define JOB_NO_COL ((size_t)-1)
+
 typedef struct job {
     struct job *next;      /* link in whichever queue holds the job */
     struct job *conn_next; /* link in its connection's reply order */
     void *conn;            /* the connection; the event loop's business */
     job_kind kind;
-    bool done;                /* back on the event loop with its reply */
-    strbuf in;                /* the request line, without its '\n' */
-    strbuf out;               /* the reply line, '\n'-terminated when done */
-    size_t head_len;          /* bytes of out up to and including "id":ID, */
-    size_t prefix_len;        /* JOB_CHECK: bytes of out before the result */
-    size_t id_off;            /* JOB_CHECK: where the audit id goes in out, or
-                                 0 when the writer writes the whole result */
-    int64_t now_ms;           /* when the request was evaluated */
-    trine_policy *policy;     /* JOB_CHECK: the snapshot it ran on (a ref) */
-    trine_decision *decision; /* JOB_CHECK */
-    json_t *root;             /* JOB_GRANT/JOB_REVOKE: the parsed request */
-    const json_t *params;     /* borrowed from root */
+    bool done;         /* back on the event loop with its reply */
+    strbuf in;         /* the request line, without its '\n' */
+    strbuf out;        /* the reply line, '\n'-terminated when done */
+    size_t head_len;   /* bytes of out up to and including "id":ID, */
+    size_t prefix_len; /* JOB_CHECK: bytes of out before the result */
+    size_t id_off;     /* JOB_CHECK: where the audit id goes in out, or
+                          0 when the writer writes the whole result */
+    int64_t now_ms;    /* when the request was evaluated */
+    /* JOB_CHECK: the audit row's text columns, copied out of the decision
+     * by the worker (so the decision and the request are freed by the
+     * thread that made them), each NUL-terminated in row at col[k], or
+     * JOB_NO_COL for NULL. */
+    strbuf row;
+    size_t col[JCOL_COUNT];
+    int64_t claimed;      /* JOB_CHECK: the single-use grant this check
+                             claimed, or -1 */
+    json_t *root;         /* JOB_GRANT/JOB_REVOKE: the parsed request */
+    const json_t *params; /* borrowed from root */
 } job;
+
+/* Returns column k of j's audit row, or NULL. */
+const char *job_col_text(const job *j, job_col k);
 
 /* Returns a new empty job, or NULL on OOM. */
 job *job_new(void);
 
-/* Drops what the job holds for one request (decision, policy, request) and
+/* Drops what the job holds for one request (the parsed request) and
  * empties its buffers, keeping their memory for the next request unless it
  * has grown large. */
 void job_reset(job *j);

@@ -6,6 +6,7 @@
 
 #include "daemon/consents.h"
 #include "daemon/log.h"
+#include "daemon/rpcjson.h"
 #include "daemon/snapshot.h"
 
 #include <inttypes.h>
@@ -52,10 +53,34 @@ int rpc_prescan(const char *line, size_t len, char *err, size_t errlen)
     return 0;
 }
 
+static int rpc_validate(rpc_request *req, char *err, size_t errlen);
+
+/* jansson quotes the text near an error byte for byte, and may cut a
+ * character in two: replaces every byte of msg that is not valid UTF-8 with
+ * '?', so the error reply stays valid JSON. */
+static void rpc_fix_utf8(char *msg)
+{
+    size_t n = strlen(msg);
+    size_t i = 0;
+    while (i < n) {
+        size_t ok = utf8_check(msg + i, n - i);
+        if (ok == n - i)
+            break;
+        msg[i + ok] = '?';
+        i += ok + 1;
+    }
+}
+
 int rpc_parse(const char *line, size_t len, rpc_request *req, char *err,
               size_t errlen)
 {
     memset(req, 0, sizeof *req);
+    /* The fast reader takes the usual request (which would pass the
+     * prescan: it checks the same); jansson reads whatever it declines,
+     * after the prescan, and names the error when there is one. */
+    req->root = rpc_json_read(line, len);
+    if (req->root != NULL)
+        return rpc_validate(req, err, errlen);
     int rc = rpc_prescan(line, len, err, errlen);
     if (rc != 0)
         return rc;
@@ -72,8 +97,16 @@ int rpc_parse(const char *line, size_t len, rpc_request *req, char *err,
     if (req->root == NULL) {
         snprintf(err, errlen, "invalid JSON at byte %d: %s", je.position,
                  je.text);
+        rpc_fix_utf8(err);
         return RPC_PARSE_ERROR;
     }
+    return rpc_validate(req, err, errlen);
+}
+
+/* Checks the parsed request in req->root against JSON-RPC 2.0 and fills
+ * req. Returns 0, or an error code with a message in err. */
+static int rpc_validate(rpc_request *req, char *err, size_t errlen)
+{
     if (!json_is_object(req->root)) {
         snprintf(err, errlen, "request must be a JSON object");
         return RPC_INVALID_REQUEST;
@@ -235,42 +268,81 @@ static bool rpc_positive(job *j, const json_t *params, const char *name,
 
 /* Writes the check's result after the reply's prefix with a placeholder
  * audit id, and records where the id's digits are, so the writer (one
- * thread for every connection) only puts the real id in. When the result
- * cannot be written or the id not found, id_off stays 0 and the writer
- * writes the whole result itself. */
-static void rpc_render_result(job *j)
+ * thread for every connection) only puts the real id in. Returns 0, or
+ * TRINE_ENOMEM when the result cannot be written. */
+static int rpc_render_result(job *j, const trine_decision *d)
 {
     static const char key[] = ",\"audit_id\":" RPC_AUDIT_ID_PLACEHOLDER;
     strbuf *o = &j->out;
     if (!sb_reserve(o, 1024))
-        return;
+        return TRINE_ENOMEM;
     size_t cap = o->cap - o->len;
-    size_t need =
-        trine_decision_write(j->decision, INT64_MAX, o->data + o->len, cap);
+    size_t need = trine_decision_write(d, INT64_MAX, o->data + o->len, cap);
     if (need >= cap) {
         if (!sb_reserve(o, need + 1))
-            return;
+            return TRINE_ENOMEM;
         cap = o->cap - o->len;
-        need =
-            trine_decision_write(j->decision, INT64_MAX, o->data + o->len, cap);
+        need = trine_decision_write(d, INT64_MAX, o->data + o->len, cap);
         if (need >= cap)
-            return;
+            return TRINE_ENOMEM;
     }
     /* Inside a JSON string every '"' is escaped, so ,"audit_id": can only
-     * be the key itself; the first one is the result's own. */
+     * be the key itself; the first one is the result's own, and the
+     * library always writes it when given an id. */
     const char *at = strstr(o->data + o->len, key);
     if (at == NULL ||
         (at[sizeof key - 1] != ',' && at[sizeof key - 1] != '}')) {
         o->data[o->len] = '\0';
-        return;
+        return TRINE_EINVAL;
     }
     j->id_off = (size_t)(at - o->data) + sizeof key - 1 -
                 (sizeof RPC_AUDIT_ID_PLACEHOLDER - 1);
     o->len += need;
+    return 0;
 }
 
-/* check: evaluates on the current snapshot and hands the decision to the
- * audit writer, which fills in the result once its row is committed. */
+/* Copies the audit row's text columns out of d into j (see job.h), so the
+ * writer needs neither the decision nor the policy. Returns 0 or
+ * TRINE_ENOMEM. */
+static int rpc_copy_row(job *j, const trine_policy *p, const trine_decision *d)
+{
+    const char *v[JCOL_COUNT] = {
+        [JCOL_POLICY_REV] = trine_policy_revision(p),
+        [JCOL_SERVER] = trine_decision_server(d),
+        [JCOL_TOOL] = trine_decision_tool(d),
+        [JCOL_USER] = trine_decision_user(d),
+        [JCOL_AGENT] = trine_decision_agent(d),
+        [JCOL_CHAIN] = trine_decision_chain(d),
+        [JCOL_SESSION] = trine_decision_session(d),
+        [JCOL_DECISION] = trine_decision_kind(d),
+        [JCOL_REASON] = trine_decision_reason(d),
+        [JCOL_ARGUMENTS] = trine_decision_arguments(d),
+        [JCOL_ARGS_SHA256] = trine_decision_args_hash(d),
+    };
+    /* The table requires a server and a tool; a check that names neither
+     * still gets its row. */
+    if (v[JCOL_SERVER] == NULL)
+        v[JCOL_SERVER] = "";
+    if (v[JCOL_TOOL] == NULL)
+        v[JCOL_TOOL] = "";
+    strbuf *r = &j->row;
+    sb_reset(r);
+    for (int k = 0; k < JCOL_COUNT; k++) {
+        if (v[k] == NULL) {
+            j->col[k] = JOB_NO_COL;
+            continue;
+        }
+        j->col[k] = r->len;
+        /* The NUL is copied too: each column is a C string in place. */
+        sb_putn(r, v[k], strlen(v[k]) + 1);
+    }
+    return r->oom ? TRINE_ENOMEM : 0;
+}
+
+/* check: evaluates on the current snapshot and hands the row and the
+ * reply (with a placeholder audit id) to the audit writer, which puts the
+ * id in once the row is committed. The decision, the policy reference and
+ * the parsed request are all dropped here, on the thread that made them. */
 static void rpc_check(daemon_ctx *ctx, job *j, const json_t *params)
 {
     if (params == NULL) {
@@ -298,13 +370,29 @@ static void rpc_check(daemon_ctx *ctx, job *j, const json_t *params)
             rpc_fail_code(j, rc);
         return;
     }
-    j->kind = JOB_CHECK;
-    j->policy = p;
-    j->decision = d;
-    j->now_ms = opts.now_ms;
+    int64_t grant = trine_decision_consent_grant(d);
+    bool claimed =
+        grant >= 0 && trine_decision_consent_mode(d) == TRINE_CONSENT_ALWAYS;
     sb_puts(&j->out, "\"result\":");
     j->prefix_len = j->out.len;
-    rpc_render_result(j);
+    rc = rpc_render_result(j, d);
+    if (rc == 0)
+        rc = rpc_copy_row(j, p, d);
+    trine_decision_free(d);
+    trine_policy_release(p);
+    if (rc != 0 || j->out.oom) {
+        /* Nothing was decided as far as anyone can see: no row, no
+         * result. A single-use grant it claimed stays usable. */
+        if (claimed)
+            consents_release(ctx->grants, grant);
+        j->id_off = 0;
+        j->prefix_len = 0;
+        rpc_fail_code(j, rc != 0 ? rc : TRINE_ENOMEM);
+        return;
+    }
+    j->kind = JOB_CHECK;
+    j->now_ms = opts.now_ms;
+    j->claimed = claimed ? grant : -1;
 }
 
 static void rpc_policy_status(daemon_ctx *ctx, job *j)
@@ -378,16 +466,33 @@ static bool rpc_consent_revoke(job *j, const json_t *params)
 {
     int64_t id;
     const char *user;
-    const char *s;
+    const char *agent;
+    const char *server;
+    const char *tool;
     if (!rpc_positive(j, params, "consent_id", false, &id) ||
         !rpc_opt_string(j, params, "user", &user) ||
-        !rpc_opt_string(j, params, "agent", &s) ||
-        !rpc_opt_string(j, params, "server", &s) ||
-        !rpc_opt_string(j, params, "tool", &s))
+        !rpc_opt_string(j, params, "agent", &agent) ||
+        !rpc_opt_string(j, params, "server", &server) ||
+        !rpc_opt_string(j, params, "tool", &tool))
         return false;
     if (id > 0 && user != NULL) {
         rpc_fail(j, RPC_INVALID_PARAMS,
                  "params: give consent_id or user, not both");
+        return false;
+    }
+    /* agent, server and tool narrow a revocation by user. Beside a
+     * consent_id they would be ignored, and a caller who meant them as a
+     * condition would revoke a grant it did not mean to. */
+    if (id > 0 && (agent != NULL || server != NULL || tool != NULL)) {
+        const char *name = "tool";
+        if (agent != NULL)
+            name = "agent";
+        else if (server != NULL)
+            name = "server";
+        char msg[96];
+        snprintf(msg, sizeof msg,
+                 "params.%s narrows params.user, not params.consent_id", name);
+        rpc_fail(j, RPC_INVALID_PARAMS, msg);
         return false;
     }
     if (id < 0 && user == NULL) {

@@ -42,6 +42,7 @@ static void *workers_main(void *arg)
         jobq mine = {0};
         for (size_t i = 0; i < take; i++)
             jobq_push(&mine, jobq_pop(&w->queue));
+        atomic_fetch_add(&ctx->evaluating, (long)take);
         if (w->queue.head != NULL)
             pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->mu);
@@ -91,7 +92,6 @@ void workers_submit(workers *w, jobq *batch)
 {
     if (batch->head == NULL)
         return;
-    atomic_fetch_add(&w->ctx->evaluating, (long)batch->len);
     pthread_mutex_lock(&w->mu);
     jobq_append(&w->queue, batch);
     pthread_cond_signal(&w->cond);

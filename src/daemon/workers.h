@@ -3,7 +3,8 @@
  * wake-up's new lines over in one batch; a worker takes a share of the
  * queue at a time, parses and answers each line (rpc_handle), sends replies
  * that need no audit row straight back to the event loop and hands the rest
- * to the audit writer.
+ * to the audit writer (becoming the writer itself when no other worker is:
+ * see writer.h).
  */
 #ifndef TRINED_WORKERS_H
 #define TRINED_WORKERS_H

@@ -1,9 +1,10 @@
 /*
- * writer.c - the audit writer thread: group commit, fail-closed replies,
- * and the consent operations that touch the store (see writer.h).
+ * writer.c - the audit writer: group commit, fail-closed replies, and the
+ * consent operations that touch the store (see writer.h).
  */
 #include "daemon/writer.h"
 
+#include "daemon/checkpoint.h"
 #include "daemon/consents.h"
 #include "daemon/log.h"
 #include "daemon/rpc.h"
@@ -22,18 +23,14 @@ struct writer {
     daemon_ctx *ctx;
     store *st; /* NULL after a failure, until reopened */
     store_opts opts;
+    checkpointer *ckpt; /* NULL: SQLite checkpoints inside commits */
     pthread_mutex_t mu;
-    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    pthread_cond_t cond; /* CLOCK_MONOTONIC; wakes a gathering writer */
     jobq pending;
     size_t pending_checks;
-    bool stop;
-    bool failing; /* the last batch could not be written */
-    pthread_t thread;
-    bool started;
-    /* Decisions and policy references of the last batch, freed after its
-     * replies are released rather than by the event loop. */
-    ptrvec spent_decisions;
-    ptrvec spent_policies;
+    bool busy;      /* a worker is writing (and owns st) */
+    bool gathering; /* it waits in writer_gather */
+    bool failing;   /* the last batch could not be written */
     /* Totals for the log line at stop. */
     uint64_t commits;
     uint64_t rows;
@@ -99,59 +96,32 @@ static void writer_unavailable(job *j, const char *msg)
     o->oom = false;
     sb_puts(o, "{\"decision\":\"deny\",\"reason\":\"audit_unavailable\","
                "\"policy_revision\":");
-    const char *rev = trine_policy_revision(j->policy);
+    const char *rev = job_col_text(j, JCOL_POLICY_REV);
+    if (rev == NULL)
+        rev = "";
     sb_json_str(o, rev, strlen(rev));
     sb_puts(o, ",\"reasons\":[{\"code\":\"audit_unavailable\",\"detail\":");
     writer_json_msg(o, msg);
     sb_puts(o, "}],\"matched\":[]}}\n");
 }
 
-/* True when the check used (and so claimed) a single-use grant. */
-static bool writer_claimed(const job *j, int64_t *grant)
-{
-    *grant = trine_decision_consent_grant(j->decision);
-    return *grant >= 0 &&
-           trine_decision_consent_mode(j->decision) == TRINE_CONSENT_ALWAYS;
-}
-
-/* Writes the result JSON (with audit_id) after the reply's prefix. The text
- * stays NUL-terminated, so it is also the row's detail. Returns 0 or
- * TRINE_ENOMEM. */
+/* Puts the audit id in the place the worker left for it in the result
+ * (see rpc.h). The text stays NUL-terminated, so it is also the row's
+ * detail. Returns 0, or TRINE_EINVAL for a job without that place. */
 static int writer_detail(job *j, int64_t id)
 {
     strbuf *o = &j->out;
-    if (j->id_off > 0) {
-        /* The worker wrote the result: put the id in its place. */
-        char digits[24];
-        size_t n = (size_t)snprintf(digits, sizeof digits, "%" PRId64, id);
-        size_t width = sizeof RPC_AUDIT_ID_PLACEHOLDER - 1;
-        size_t tail = j->id_off + width;
-        memmove(o->data + j->id_off + n, o->data + tail, o->len - tail + 1);
-        memcpy(o->data + j->id_off, digits, n);
-        o->len -= width - n;
-        j->id_off = 0;
-        return 0;
-    }
-    o->len = j->prefix_len;
-    if (!sb_reserve(o, 1024))
-        return TRINE_ENOMEM;
-    size_t cap = o->cap - o->len;
-    size_t need = trine_decision_write(j->decision, id, o->data + o->len, cap);
-    if (need >= cap) {
-        if (!sb_reserve(o, need + 1))
-            return TRINE_ENOMEM;
-        cap = o->cap - o->len;
-        need = trine_decision_write(j->decision, id, o->data + o->len, cap);
-        if (need >= cap)
-            return TRINE_ENOMEM;
-    }
-    o->len += need;
+    size_t width = sizeof RPC_AUDIT_ID_PLACEHOLDER - 1;
+    if (j->id_off <= j->prefix_len || j->id_off + width > o->len)
+        return TRINE_EINVAL;
+    char digits[24];
+    size_t n = (size_t)snprintf(digits, sizeof digits, "%" PRId64, id);
+    size_t tail = j->id_off + width;
+    memmove(o->data + j->id_off + n, o->data + tail, o->len - tail + 1);
+    memcpy(o->data + j->id_off, digits, n);
+    o->len -= width - n;
+    j->id_off = 0;
     return 0;
-}
-
-static const char *writer_nz(const char *s)
-{
-    return s != NULL ? s : "";
 }
 
 /* Appends and commits the rows of up to max checks in one transaction.
@@ -166,31 +136,30 @@ static int writer_commit_rows(writer *w, jobq *batch, char *err, size_t errlen)
         goto fail;
     int64_t id = audit_next_id(w->st);
     for (job *j = batch->head; j != NULL; j = j->next, id++) {
-        const trine_decision *d = j->decision;
         rc = writer_detail(j, id);
         if (rc != 0)
             goto fail;
         audit_row row = {
             .id = id,
             .ts_ms = j->now_ms,
-            .policy_rev = trine_policy_revision(j->policy),
-            .server = writer_nz(trine_decision_server(d)),
-            .tool = writer_nz(trine_decision_tool(d)),
-            .user = trine_decision_user(d),
-            .agent = trine_decision_agent(d),
-            .chain = trine_decision_chain(d),
-            .session = trine_decision_session(d),
-            .decision = trine_decision_kind(d),
-            .reason = trine_decision_reason(d),
-            .arguments = trine_decision_arguments(d),
+            .policy_rev = job_col_text(j, JCOL_POLICY_REV),
+            .server = job_col_text(j, JCOL_SERVER),
+            .tool = job_col_text(j, JCOL_TOOL),
+            .user = job_col_text(j, JCOL_USER),
+            .agent = job_col_text(j, JCOL_AGENT),
+            .chain = job_col_text(j, JCOL_CHAIN),
+            .session = job_col_text(j, JCOL_SESSION),
+            .decision = job_col_text(j, JCOL_DECISION),
+            .reason = job_col_text(j, JCOL_REASON),
+            .arguments = job_col_text(j, JCOL_ARGUMENTS),
             .detail = j->out.data + j->prefix_len,
-            .args_sha256 = trine_decision_args_hash(d),
+            .args_sha256 = job_col_text(j, JCOL_ARGS_SHA256),
         };
         rc = audit_append(w->st, &row);
         if (rc != 0)
             goto fail;
-        int64_t grant;
-        if (writer_claimed(j, &grant)) {
+        int64_t grant = j->claimed;
+        if (grant >= 0) {
             rc = consent_mark_used(w->st, grant, j->now_ms);
             if (rc < 0)
                 goto fail;
@@ -236,15 +205,14 @@ static void writer_checks(writer *w, jobq *batch)
     }
     daemon_ctx *ctx = w->ctx;
     for (job *j = batch->head; j != NULL; j = j->next) {
-        int64_t grant;
-        bool claimed = writer_claimed(j, &grant);
+        int64_t grant = j->claimed;
         if (rc == 0) {
             sb_puts(&j->out, "}\n");
-            if (claimed)
+            if (grant >= 0)
                 consents_consume(ctx->grants, grant);
         } else {
             writer_unavailable(j, err);
-            if (claimed)
+            if (grant >= 0)
                 consents_release(ctx->grants, grant);
         }
         if (j->out.oom) {
@@ -252,12 +220,6 @@ static void writer_checks(writer *w, jobq *batch)
             rpc_write_error(&j->out, NULL, RPC_INTERNAL_ERROR, "out of memory");
         }
         j->kind = JOB_REPLY;
-        /* Keep the frees off the event loop (a job that cannot be
-         * detached for lack of memory is freed there as usual). */
-        if (pv_push(&w->spent_decisions, j->decision) == 0)
-            j->decision = NULL;
-        if (pv_push(&w->spent_policies, j->policy) == 0)
-            j->policy = NULL;
     }
     logline l;
     if (rc != 0 && !w->failing) {
@@ -275,12 +237,8 @@ static void writer_checks(writer *w, jobq *batch)
         }
     }
     doneq_push(&ctx->done, batch);
-    for (size_t i = 0; i < w->spent_decisions.len; i++)
-        trine_decision_free(w->spent_decisions.items[i]);
-    for (size_t i = 0; i < w->spent_policies.len; i++)
-        trine_policy_release(w->spent_policies.items[i]);
-    w->spent_decisions.len = 0;
-    w->spent_policies.len = 0;
+    if (rc == 0 && w->ckpt != NULL)
+        checkpoint_after_commit(w->ckpt, w->st);
 }
 
 /* Fails a consent operation with -32603 naming the store's trouble. */
@@ -550,8 +508,9 @@ static void writer_op(writer *w, job *j)
     doneq_push(&w->ctx->done, &one);
 }
 
-/* Waits (the lock held) for the checks still being evaluated, up to the
- * commit interval, so one transaction takes a whole burst. */
+/* Waits (the lock held) for the checks other workers are still
+ * evaluating, up to the commit interval, so one transaction takes a whole
+ * burst. */
 static void writer_gather(writer *w)
 {
     const trined_config *cfg = w->ctx->cfg;
@@ -566,47 +525,33 @@ static void writer_gather(writer *w)
     int64_t deadline = now + cfg->commit_interval_ms;
     struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
                           .tv_nsec = (long)(deadline % 1000) * 1000000};
-    while (!w->stop && w->pending_checks < (size_t)cfg->commit_max_rows &&
+    w->gathering = true;
+    while (w->pending_checks < (size_t)cfg->commit_max_rows &&
            atomic_load(&w->ctx->evaluating) > 0) {
         if (pthread_cond_timedwait(&w->cond, &w->mu, &ts) == ETIMEDOUT)
             break;
     }
+    w->gathering = false;
 }
 
-static void *writer_main(void *arg)
+/* Writes one batch taken from the queue: its checks in transactions of at
+ * most --commit-max-rows, then its consent operations. */
+static void writer_batch(writer *w, jobq *all)
 {
-    writer *w = arg;
     size_t max_rows = (size_t)w->ctx->cfg->commit_max_rows;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        while (w->pending.head == NULL && !w->stop)
-            pthread_cond_wait(&w->cond, &w->mu);
-        if (w->pending.head == NULL)
-            break;
-        writer_gather(w);
-        jobq all = w->pending;
-        memset(&w->pending, 0, sizeof w->pending);
-        w->pending_checks = 0;
-        pthread_mutex_unlock(&w->mu);
-
-        jobq checks = {0};
-        jobq ops = {0};
-        for (job *j = jobq_pop(&all); j != NULL; j = jobq_pop(&all)) {
-            jobq_push(j->kind == JOB_CHECK ? &checks : &ops, j);
-            if (checks.len == max_rows) {
-                writer_checks(w, &checks);
-                memset(&checks, 0, sizeof checks);
-            }
-        }
-        if (checks.head != NULL)
+    jobq checks = {0};
+    jobq ops = {0};
+    for (job *j = jobq_pop(all); j != NULL; j = jobq_pop(all)) {
+        jobq_push(j->kind == JOB_CHECK ? &checks : &ops, j);
+        if (checks.len == max_rows) {
             writer_checks(w, &checks);
-        for (job *j = jobq_pop(&ops); j != NULL; j = jobq_pop(&ops))
-            writer_op(w, j);
-
-        pthread_mutex_lock(&w->mu);
+            memset(&checks, 0, sizeof checks);
+        }
     }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
+    if (checks.head != NULL)
+        writer_checks(w, &checks);
+    for (job *j = jobq_pop(&ops); j != NULL; j = jobq_pop(&ops))
+        writer_op(w, j);
 }
 
 int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen)
@@ -619,6 +564,11 @@ int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen)
     w->opts.sync_normal = cfg->audit_sync_normal;
     w->opts.busy_timeout_ms =
         cfg->audit_busy_timeout_ms > 0 ? cfg->audit_busy_timeout_ms : -1;
+    /* The checkpoint thread is a convenience: without it, SQLite
+     * checkpoints inside commits as usual. */
+    w->opts.manual_checkpoint =
+        checkpoint_start(cfg->audit, cfg->audit_sync_normal, CHECKPOINT_PAGES,
+                         &w->ckpt) == 0;
     int rc = writer_open(w, err, errlen);
     if (rc == 0) {
         rc = consent_load_live(w->st, log_now_ms(), consents_load_row,
@@ -629,6 +579,7 @@ int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen)
                 rc == TRINE_ENOMEM ? "out of memory" : store_errmsg(w->st));
     }
     if (rc != 0) {
+        checkpoint_stop(w->ckpt);
         store_close(w->st);
         free(w);
         return rc;
@@ -639,15 +590,6 @@ int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen)
     pthread_cond_init(&w->cond, &attr);
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&w->mu, NULL);
-    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        snprintf(err, errlen, "cannot start the audit writer thread");
-        pthread_cond_destroy(&w->cond);
-        pthread_mutex_destroy(&w->mu);
-        store_close(w->st);
-        free(w);
-        return TRINE_EIO;
-    }
-    w->started = true;
     *out = w;
     return 0;
 }
@@ -659,14 +601,29 @@ void writer_submit(writer *w, jobq *list, size_t finished)
         if (j->kind == JOB_CHECK)
             w->pending_checks++;
     }
-    bool had = list->head != NULL;
     jobq_append(&w->pending, list);
-    long left =
-        atomic_fetch_sub(&w->ctx->evaluating, (long)finished) - (long)finished;
-    /* Wake the writer for new work, or when the last line it may be
-     * waiting for has left evaluation. */
-    if (had || left <= 0)
-        pthread_cond_signal(&w->cond);
+    atomic_fetch_sub(&w->ctx->evaluating, (long)finished);
+    if (w->busy) {
+        /* Another worker is writing: it takes these with its next batch.
+         * Wake it if it waits for them. */
+        if (w->gathering)
+            pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
+    /* This worker writes, for as long as rows keep coming: the store is
+     * one connection, used by one thread at a time. */
+    w->busy = true;
+    while (w->pending.head != NULL) {
+        writer_gather(w);
+        jobq all = w->pending;
+        memset(&w->pending, 0, sizeof w->pending);
+        w->pending_checks = 0;
+        pthread_mutex_unlock(&w->mu);
+        writer_batch(w, &all);
+        pthread_mutex_lock(&w->mu);
+    }
+    w->busy = false;
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -674,12 +631,6 @@ void writer_stop(writer *w)
 {
     if (w == NULL)
         return;
-    pthread_mutex_lock(&w->mu);
-    w->stop = true;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->mu);
-    if (w->started)
-        pthread_join(w->thread, NULL);
     logline l;
     if (log_begin(&l, LOG_INFO, "audit_totals")) {
         log_uint(&l, "commits", w->commits);
@@ -690,8 +641,9 @@ void writer_stop(writer *w)
     }
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->mu);
+    /* The checkpoint connection closes first: the writer's, the last one,
+     * then checkpoints what is left and removes the WAL. */
+    checkpoint_stop(w->ckpt);
     store_close(w->st);
-    pv_free(&w->spent_decisions);
-    pv_free(&w->spent_policies);
     free(w);
 }

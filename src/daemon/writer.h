@@ -1,11 +1,17 @@
 /*
- * writer.h - the one audit writer thread (DESIGN §4). It owns the store's
- * only write connection. Decisions reach it from the workers; it appends
- * every pending row in one transaction, commits, and only then releases the
+ * writer.h - the audit writer (DESIGN §4). It owns the store's only write
+ * connection. Decisions reach it from the workers; it appends every
+ * pending row in one transaction, commits, and only then releases the
  * replies to the event loop, so a reply never leaves before its row is
  * committed. When the log cannot be written it fails closed: the checks of
  * that batch are answered deny/audit_unavailable, and the next batch tries
  * again (reopening the store), so the daemon recovers on its own.
+ *
+ * The writer has no thread of its own: the worker that hands over rows
+ * while no one is writing becomes the writer, and keeps writing for as
+ * long as rows keep coming (those of the other workers included), then
+ * goes back to evaluating. So a row costs no thread wake-up on its way to
+ * the log, and the rows that arrive during one commit make up the next.
  *
  * consent.grant and consent.revoke also run here, because they read and
  * write the store.
@@ -21,16 +27,18 @@
 typedef struct writer writer;
 
 /* Opens the audit store named by ctx->cfg, loads its live consent grants
- * into ctx->grants and starts the writer thread. Returns 0 with *out, or a
- * negative code with a message in err. */
+ * into ctx->grants and starts the checkpoint thread (checkpoint.h).
+ * Returns 0 with *out, or a negative code with a message in err. */
 int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen);
 
 /* Worker side: queues the jobs of list (which becomes empty) and records
- * that `finished` lines have left evaluation. */
+ * that `finished` lines have left evaluation. When no other worker is
+ * writing, the caller writes every queued job before it returns. */
 void writer_submit(writer *w, jobq *list, size_t finished);
 
-/* Writes every queued job, stops the thread, closes the store and frees
- * the writer. NULL is a no-op. */
+/* Closes the store and frees the writer; call it once the workers have
+ * stopped (every job they handed over is written by then). NULL is a
+ * no-op. */
 void writer_stop(writer *w);
 
 #endif /* TRINED_WRITER_H */

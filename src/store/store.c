@@ -6,6 +6,7 @@
  * depends on, so a schema change is made in one place.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,10 +46,15 @@ static const char schema_sql[] =
     " args_sha256 TEXT"
     ");"
     "CREATE INDEX IF NOT EXISTS decisions_ts_ms ON decisions (ts_ms);"
-    "CREATE INDEX IF NOT EXISTS decisions_user ON decisions (user);"
-    "CREATE INDEX IF NOT EXISTS decisions_tool ON decisions (tool);"
     "CREATE INDEX IF NOT EXISTS consents_key"
-    " ON consents (user, agent, server, tool);";
+    " ON consents (user, agent, server, tool);"
+    /* Every index is one more b-tree each decision is written into, and
+     * the writer is one thread for every connection: decisions keep only
+     * the time index that `trine audit --since/--until` needs. The user
+     * and tool filters scan (within the time window when one is given).
+     * Files made by earlier versions lose the two indexes they had. */
+    "DROP INDEX IF EXISTS decisions_user;"
+    "DROP INDEX IF EXISTS decisions_tool;";
 
 #define CONSENT_COLUMNS                                                        \
     "id, user, agent, server, tool, mode, session, args_sha256, granted_ms, "  \
@@ -126,6 +132,41 @@ const char *store_errmsg(const store *s)
     if (s == NULL)
         return "no store";
     return s->errmsg;
+}
+
+int store_wal_pages(const store *s)
+{
+    return s != NULL ? s->wal_pages : 0;
+}
+
+/* SQLite calls this after each commit of a manual_checkpoint writer with
+ * the WAL's size in pages. Installing it also replaces SQLite's automatic
+ * checkpoint, which is itself a WAL hook. */
+static int store_wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    ((store *)ctx)->wal_pages = pages;
+    return SQLITE_OK;
+}
+
+int store_checkpoint(store *s, int *wal_pages, int *done)
+{
+    int log = 0;
+    int ckpt = 0;
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                       &log, &ckpt);
+    if (wal_pages != NULL)
+        *wal_pages = log;
+    if (done != NULL)
+        *done = ckpt;
+    if (rc == SQLITE_OK)
+        return 0;
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+        store_fail(s, rc);
+        return 1;
+    }
+    return store_fail(s, rc);
 }
 
 sqlite3_stmt *store_stmt(store *s, store_stmt_id id)
@@ -348,6 +389,8 @@ static int store_setup(store *s, const char *path, const store_opts *o)
         if (stat(path, &sta) != 0)
             return store_failf(s, TRINE_EIO, "%s", strerror(errno));
         flags |= SQLITE_OPEN_READONLY;
+    } else if (o->checkpointer) {
+        flags |= SQLITE_OPEN_READWRITE;
     } else {
         flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     }
@@ -379,13 +422,15 @@ static int store_setup(store *s, const char *path, const store_opts *o)
         return err;
     if (o->readonly)
         return store_exec(s, "PRAGMA query_only=ON");
+    err = store_exec(s, o->sync_normal ? "PRAGMA synchronous=NORMAL"
+                                       : "PRAGMA synchronous=FULL");
+    if (err < 0 || o->checkpointer)
+        return err;
     err = store_set_wal(s);
     if (err < 0)
         return err;
-    err = store_exec(s, o->sync_normal ? "PRAGMA synchronous=NORMAL"
-                                       : "PRAGMA synchronous=FULL");
-    if (err < 0)
-        return err;
+    if (o->manual_checkpoint)
+        sqlite3_wal_hook(s->db, store_wal_hook, s);
     err = store_exec(s, "BEGIN IMMEDIATE");
     if (err < 0)
         return err;
@@ -400,9 +445,20 @@ static int store_setup(store *s, const char *path, const store_opts *o)
     return store_load_head(s);
 }
 
+/* Process-wide SQLite settings, made once before the first connection. */
+static void store_configure(void)
+{
+    /* Memory statistics take a global mutex around every allocation
+     * SQLite makes; nothing here reads them. This fails harmlessly when
+     * SQLite was already initialised by someone else. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(const char *path, const store_opts *o, store **out, char *err,
                size_t errlen)
 {
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+    pthread_once(&configured, store_configure);
     static const store_opts defaults = {0};
     if (out != NULL)
         *out = NULL;

@@ -33,6 +33,14 @@ typedef struct store_opts {
     bool readonly;       /* open with SQLITE_OPEN_READONLY; never create */
     bool sync_normal;    /* synchronous=NORMAL instead of FULL (writer) */
     int busy_timeout_ms; /* 0: the default, 5000 ms; negative: do not wait */
+    /* Writer: commits never checkpoint the WAL (SQLite's automatic
+     * checkpoint would run inside the commit that passes its threshold,
+     * and stall it). The caller watches store_wal_pages and runs
+     * store_checkpoint on a second connection. */
+    bool manual_checkpoint;
+    /* Open an existing database only to checkpoint it: read-write, never
+     * create, no schema work; sync_normal applies to its syncs. */
+    bool checkpointer;
 } store_opts;
 
 #define STORE_BUSY_TIMEOUT_DEFAULT_MS 5000
@@ -53,6 +61,18 @@ void store_close(store *s);
 /* Returns the message of the last failure on s (SQLite's, or ours).
  * Owned by s; valid until the next call on s. */
 const char *store_errmsg(const store *s);
+
+/* A writer opened with manual_checkpoint: the number of pages in the WAL
+ * after its last commit (0 before the first). Other handles: 0. */
+int store_wal_pages(const store *s);
+
+/* Runs a passive checkpoint: copies what it can of the WAL into the
+ * database and syncs it, without waiting for a lock and without blocking
+ * the writer or readers. *wal_pages gets the WAL's size in pages and *done
+ * the pages now copied (either may be NULL). Returns 0; 1 when another
+ * checkpoint was running or the database was locked (try again later); or
+ * a negative code. */
+int store_checkpoint(store *s, int *wal_pages, int *done);
 
 /* ---- The audit log ----------------------------------------------------- */
 

@@ -45,6 +45,7 @@ struct store {
     int64_t cur_id;
     unsigned char cur_hash[32];
     bool head_loaded;
+    int wal_pages; /* WAL size after the last commit (manual_checkpoint) */
 
     strbuf canon;   /* the canonical text of the row being hashed */
     strbuf rowbuf;  /* the strings audit_get and consent_get hand out */

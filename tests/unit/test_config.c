@@ -59,7 +59,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_line, 1048576);
     assert_int_equal(c.commit_interval_ms, 2);
     assert_int_equal(c.commit_max_rows, 512);
-    assert_false(c.audit_sync_normal);
+    assert_true(c.audit_sync_normal);
     assert_int_equal(c.audit_busy_timeout_ms, 1000);
     assert_int_equal(c.log_level, LOG_INFO);
     assert_int_equal(c.n_allow_uid, 0);
@@ -78,7 +78,7 @@ static void test_every_flag(void **state)
               "a.db", "--allow-uid", "1000,1001", "--allow-gid=50",
               "--socket-mode", "0600", "--workers", "3", "--max-line", "4096",
               "--commit-interval-ms", "0", "--commit-max-rows", "64",
-              "--audit-sync", "normal", "--audit-busy-timeout-ms", "250",
+              "--audit-sync", "full", "--audit-busy-timeout-ms", "250",
               "--log-level", "debug", NULL),
         0);
     assert_string_equal(c.policy, "p");
@@ -94,9 +94,24 @@ static void test_every_flag(void **state)
     assert_int_equal(c.max_line, 4096);
     assert_int_equal(c.commit_interval_ms, 0);
     assert_int_equal(c.commit_max_rows, 64);
-    assert_true(c.audit_sync_normal);
+    assert_false(c.audit_sync_normal);
     assert_int_equal(c.audit_busy_timeout_ms, 250);
     assert_int_equal(c.log_level, LOG_DEBUG);
+    config_free(&c);
+}
+
+static void test_audit_sync(void **state)
+{
+    (void)state;
+    trined_config c;
+    char err[256];
+    assert_int_equal(
+        parse(&c, err, "--policy", "p", "--audit-sync=normal", NULL), 0);
+    assert_true(c.audit_sync_normal);
+    config_free(&c);
+    assert_int_equal(
+        parse(&c, err, "--policy", "p", "--audit-sync", "full", NULL), 0);
+    assert_false(c.audit_sync_normal);
     config_free(&c);
 }
 
@@ -259,6 +274,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_flag),
+        cmocka_unit_test(test_audit_sync),
         cmocka_unit_test(test_bad_flags),
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_bad_config_files),

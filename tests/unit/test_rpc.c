@@ -114,6 +114,12 @@ static void test_parse_errors(void **state)
     /* A notification is refused, not ignored. */
     expect_parse_error("{\"jsonrpc\":\"2.0\",\"method\":\"ping\"}",
                        RPC_INVALID_REQUEST, "id is required");
+    /* jansson quotes the text near the error byte for byte and cuts the
+     * two-byte character after a bad escape in half; the message stays
+     * UTF-8, so the error reply is valid JSON. */
+    expect_parse_error("{\"id\":\"a\\\xde\x9d\"}", RPC_PARSE_ERROR,
+                       "invalid JSON at byte 10: invalid escape near "
+                       "'\"a\\?'");
 }
 
 static void test_valid_request(void **state)
@@ -300,9 +306,21 @@ static void test_check_goes_to_the_writer(void **state)
            "\"scope\":\"repo:read\",\"client_id\":\"claude\",\"aud\":"
            "\"https://mcp.example.com/github\"}}}");
     assert_int_equal(j->kind, JOB_CHECK);
-    assert_non_null(j->decision);
-    assert_non_null(j->policy);
-    assert_string_equal(trine_decision_kind(j->decision), "allow");
+    /* The audit row's columns were copied out of the decision, which is
+     * already freed: the writer needs neither it nor the policy. */
+    assert_string_equal(job_col_text(j, JCOL_DECISION), "allow");
+    assert_string_equal(job_col_text(j, JCOL_REASON), "allow");
+    assert_string_equal(job_col_text(j, JCOL_SERVER), "github");
+    assert_string_equal(job_col_text(j, JCOL_TOOL), "get_issue");
+    assert_string_equal(job_col_text(j, JCOL_USER), "alice");
+    assert_string_equal(job_col_text(j, JCOL_AGENT), "claude");
+    assert_null(job_col_text(j, JCOL_CHAIN));
+    assert_null(job_col_text(j, JCOL_SESSION));
+    assert_string_equal(job_col_text(j, JCOL_ARGUMENTS),
+                        "{\"owner\":\"acme\",\"repo\":\"w\"}");
+    assert_int_equal(strlen(job_col_text(j, JCOL_ARGS_SHA256)), 64);
+    assert_memory_equal(job_col_text(j, JCOL_POLICY_REV), "sha256:", 7);
+    assert_int_equal(j->claimed, -1);
     /* The worker wrote the result with a placeholder id, which the writer
      * replaces with the real one. */
     const char *want =
@@ -326,6 +344,44 @@ static void test_check_goes_to_the_writer(void **state)
                      3);
     assert_int_equal(j->head_len, strlen("{\"jsonrpc\":\"2.0\",\"id\":6,"));
     job_free(j);
+}
+
+/* The same check read by the fast reader and, once it holds what only
+ * jansson reads (a \u escape, a real number, a long integer), by jansson:
+ * the same decision and the same audit row either way. */
+static void test_both_readers_agree(void **state)
+{
+    fixture *f = *state;
+    const char *fast =
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"check\",\"params\":{"
+        "\"server\":\"github\",\"tool\":\"get_issue\",\"arguments\":{"
+        "\"owner\":\"acme\",\"repo\":\"caf\xc3\xa9\"},\"token\":{\"sub\":"
+        "\"alice\",\"scope\":\"repo:read\",\"client_id\":\"claude\","
+        "\"aud\":\"https://mcp.example.com/github\",\"exp\":1893456000}}}";
+    const char *slow =
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"check\",\"params\":{"
+        "\"server\":\"github\",\"tool\":\"get_issue\",\"arguments\":{"
+        "\"owner\":\"acme\",\"repo\":\"caf\\u00e9\"},\"token\":{\"sub\":"
+        "\"alice\",\"scope\":\"repo:read\",\"client_id\":\"claude\","
+        "\"aud\":\"https://mcp.example.com/github\",\"exp\":1893456000.0,"
+        "\"n\":1234567890123456789}}}";
+    job *a = handle(f, fast);
+    job *b = handle(f, slow);
+    assert_int_equal(a->kind, JOB_CHECK);
+    assert_int_equal(b->kind, JOB_CHECK);
+    assert_string_equal(a->out.data, b->out.data);
+    for (int k = 0; k < JCOL_COUNT; k++) {
+        const char *x = job_col_text(a, (job_col)k);
+        const char *y = job_col_text(b, (job_col)k);
+        if (x == NULL || y == NULL)
+            assert_ptr_equal(x, y);
+        else
+            assert_string_equal(x, y);
+    }
+    assert_string_equal(job_col_text(a, JCOL_ARGUMENTS),
+                        "{\"owner\":\"acme\",\"repo\":\"caf\xc3\xa9\"}");
+    job_free(a);
+    job_free(b);
 }
 
 static void test_policy_methods(void **state)
@@ -364,6 +420,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_method_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_goes_to_the_writer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_both_readers_agree, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_policy_methods, setup, teardown),
     };

@@ -1,6 +1,7 @@
 /*
- * test_store.c - opening a store: pragmas, schema, read-only handles and
- * what a reader sees while a writer appends.
+ * test_store.c - opening a store: pragmas, schema, read-only handles, what
+ * a reader sees while a writer appends, and checkpoints made apart from
+ * commits.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,6 +93,14 @@ static void fill_row(audit_row *r, int64_t id, const char *user)
     r->args_sha256 = "00ff";
 }
 
+/* audit_row_fn: counts rows. */
+static int count_rows(void *ctx, const audit_row *row)
+{
+    (void)row;
+    ++*(int *)ctx;
+    return 0;
+}
+
 static void test_create_sets_pragmas_and_schema(void **state)
 {
     fixture *f = *state;
@@ -119,11 +128,16 @@ static void test_create_sets_pragmas_and_schema(void **state)
         16);
     assert_int_equal(
         query_int(s, "SELECT count(*) FROM pragma_table_info('consents')"), 13);
+    /* Decisions keep only the time index: each index is written with
+     * every row. */
     assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master"
                                   " WHERE type = 'index' AND name IN"
-                                  " ('decisions_ts_ms', 'decisions_user',"
-                                  " 'decisions_tool', 'consents_key')"),
-                     4);
+                                  " ('decisions_ts_ms', 'consents_key')"),
+                     2);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master"
+                                  " WHERE type = 'index'"
+                                  " AND tbl_name = 'decisions'"),
+                     1);
     assert_int_equal(audit_next_id(s), 1);
     store_close(s);
 
@@ -133,6 +147,114 @@ static void test_create_sets_pragmas_and_schema(void **state)
     assert_int_equal(query_int(s, "PRAGMA synchronous"), 1);
     assert_int_equal(query_int(s, "PRAGMA busy_timeout"), 250);
     store_close(s);
+}
+
+static void test_old_indexes_dropped(void **state)
+{
+    fixture *f = *state;
+    store *s = NULL;
+    assert_int_equal(store_open(f->path, NULL, &s, NULL, 0), 0);
+    /* A file made by an earlier version had these two. */
+    assert_int_equal(
+        sqlite3_exec(s->db,
+                     "CREATE INDEX decisions_user ON decisions (user);"
+                     "CREATE INDEX decisions_tool ON decisions (tool);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    audit_row row;
+    fill_row(&row, 1, "alice");
+    assert_int_equal(audit_append(s, &row), 0);
+    store_close(s);
+
+    assert_int_equal(store_open(f->path, NULL, &s, NULL, 0), 0);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master"
+                                  " WHERE type = 'index' AND name IN"
+                                  " ('decisions_user', 'decisions_tool')"),
+                     0);
+    /* The rows are untouched, and the filters still work by scanning. */
+    store_opts o = {.readonly = true};
+    store *r = NULL;
+    assert_int_equal(store_open(f->path, &o, &r, NULL, 0), 0);
+    audit_filter flt = {.user = "alice", .tool = "get_issue"};
+    int n = 0;
+    assert_int_equal(audit_query(r, &flt, count_rows, &n), 0);
+    assert_int_equal(n, 1);
+    int64_t rows = 0, bad = 0;
+    assert_int_equal(audit_verify(r, &rows, &bad, NULL, 0), 0);
+    assert_int_equal(rows, 1);
+    store_close(r);
+    store_close(s);
+}
+
+/* Appends rows first..last to s in one transaction. */
+static void append_rows(store *s, int64_t first, int64_t last)
+{
+    assert_int_equal(audit_begin(s), 0);
+    for (int64_t id = first; id <= last; id++) {
+        audit_row row;
+        fill_row(&row, id, "alice");
+        assert_int_equal(audit_append(s, &row), 0);
+    }
+    assert_int_equal(audit_commit(s), 0);
+}
+
+static void test_manual_checkpoint(void **state)
+{
+    fixture *f = *state;
+    store *w = NULL, *c = NULL;
+    store_opts wo = {.sync_normal = true, .manual_checkpoint = true};
+    assert_int_equal(store_open(f->path, &wo, &w, NULL, 0), 0);
+    /* Creating the schema was the first commit. */
+    assert_true(store_wal_pages(w) > 0);
+
+    /* Commits never checkpoint: the WAL only grows, past SQLite's own
+     * threshold of 1000 pages. */
+    int before = 0;
+    for (int64_t id = 1; id <= 6000; id += 10) {
+        append_rows(w, id, id + 9);
+        assert_true(store_wal_pages(w) > before);
+        before = store_wal_pages(w);
+    }
+    assert_true(before > 1000);
+
+    /* The checkpoint connection opens the existing file only. */
+    char other[160];
+    snprintf(other, sizeof other, "%s/other.db", f->dir);
+    store_opts co = {.checkpointer = true, .sync_normal = true};
+    assert_int_equal(store_open(other, &co, &c, NULL, 0), TRINE_EIO);
+    assert_null(c);
+    assert_int_equal(access(other, F_OK), -1);
+    assert_int_equal(store_open(f->path, &co, &c, NULL, 0), 0);
+    assert_int_equal(query_int(c, "PRAGMA synchronous"), 1);
+
+    int log = -1, done = -1;
+    assert_int_equal(store_checkpoint(c, &log, &done), 0);
+    assert_int_equal(log, before);
+    assert_int_equal(done, before);
+    /* Everything was copied: the writer's next commit starts the WAL over
+     * from its beginning. */
+    append_rows(w, 6001, 6001);
+    assert_true(store_wal_pages(w) < 10);
+
+    /* A checkpoint on the writer's own connection works as well. */
+    append_rows(w, 6002, 6100);
+    int pages = store_wal_pages(w);
+    assert_int_equal(store_checkpoint(w, &log, &done), 0);
+    assert_int_equal(log, pages);
+    assert_int_equal(done, pages);
+
+    int64_t rows = 0, bad = 0;
+    assert_int_equal(audit_verify(c, &rows, &bad, NULL, 0), 0);
+    assert_int_equal(rows, 6100);
+    store_close(c);
+    store_close(w);
+
+    /* Without manual_checkpoint, SQLite checkpoints inside commits and
+     * store_wal_pages says nothing. */
+    assert_int_equal(store_open(f->path, NULL, &w, NULL, 0), 0);
+    append_rows(w, 6101, 6200);
+    assert_int_equal(store_wal_pages(w), 0);
+    store_close(w);
 }
 
 static void test_decision_check_constraint(void **state)
@@ -231,14 +353,6 @@ static void test_readonly_refuses_writes(void **state)
     store_close(r);
 }
 
-/* audit_row_fn: counts rows. */
-static int count_rows(void *ctx, const audit_row *row)
-{
-    (void)row;
-    ++*(int *)ctx;
-    return 0;
-}
-
 static void test_reader_sees_writer_rows_in_wal(void **state)
 {
     fixture *f = *state;
@@ -320,6 +434,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_sets_pragmas_and_schema,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_indexes_dropped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_manual_checkpoint, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_decision_check_constraint, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_readonly_missing_file, setup,
