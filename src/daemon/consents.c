@@ -465,18 +465,6 @@ json_t *consents_list(consents *c, const char *user, const char *agent,
     return res;
 }
 
-int64_t consents_by_decision(consents *c, int64_t decision_id)
-{
-    int64_t id = -1;
-    pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < c->len && id < 0; i++) {
-        if (c->all[i]->decision_id == decision_id)
-            id = c->all[i]->id;
-    }
-    pthread_mutex_unlock(&c->mu);
-    return id;
-}
-
 size_t consents_count(consents *c)
 {
     pthread_mutex_lock(&c->mu);

@@ -59,10 +59,6 @@ size_t consents_revoke(consents *c, int64_t id, const char *user,
 json_t *consents_list(consents *c, const char *user, const char *agent,
                       int64_t now_ms);
 
-/* Returns the id of a cached grant made from decision decision_id, or -1
- * when there is none. */
-int64_t consents_by_decision(consents *c, int64_t decision_id);
-
 /* Returns the number of cached grants (live or expired but not pruned). */
 size_t consents_count(consents *c);
 

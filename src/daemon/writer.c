@@ -300,20 +300,27 @@ static char *writer_detail_mode(const char *detail)
 static int writer_grant_source(writer *w, int64_t audit_id, grant_src *g,
                                char *msg, size_t msglen)
 {
-    /* One approval makes one grant: granting again from the same decision
-     * would turn a single-use `always` consent into several. */
-    int64_t existing = consents_by_decision(w->ctx->grants, audit_id);
-    if (existing >= 0) {
+    char err[512];
+    if (writer_open(w, err, sizeof err) != 0) {
+        snprintf(msg, msglen, "audit log unavailable: %s", err);
+        return RPC_INTERNAL_ERROR;
+    }
+    /* One approval makes one grant, ever: granting again from the same
+     * decision would turn a single-use `always` consent into several, or
+     * bring back a grant the user revoked. The store, not the cache of live
+     * grants, knows every grant ever made. */
+    int64_t existing = -1;
+    int found = consent_by_decision(w->st, audit_id, &existing);
+    if (found < 0) {
+        snprintf(msg, msglen, "audit log unavailable: %s", store_errmsg(w->st));
+        return RPC_INTERNAL_ERROR;
+    }
+    if (found > 0) {
         snprintf(msg, msglen,
                  "params.audit_id: decision %" PRId64
                  " was already granted (consent %" PRId64 ")",
                  audit_id, existing);
         return RPC_INVALID_PARAMS;
-    }
-    char err[512];
-    if (writer_open(w, err, sizeof err) != 0) {
-        snprintf(msg, msglen, "audit log unavailable: %s", err);
-        return RPC_INTERNAL_ERROR;
     }
     audit_row row;
     int rc = audit_get(w->st, audit_id, &row);

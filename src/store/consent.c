@@ -263,3 +263,24 @@ int consent_get(store *s, int64_t id, consent_row *out)
     sqlite3_reset(st);
     return err < 0 ? err : 1;
 }
+
+int consent_by_decision(store *s, int64_t decision_id, int64_t *id)
+{
+    sqlite3_stmt *st = store_stmt(s, STMT_CONSENT_BY_DECISION);
+    if (st == NULL)
+        return TRINE_EIO;
+    int rc = sqlite3_bind_int64(st, 1, decision_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int ret;
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        ret = 1;
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    } else {
+        ret = store_fail(s, rc);
+    }
+    sqlite3_reset(st);
+    return ret;
+}

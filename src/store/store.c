@@ -104,6 +104,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
                  " ORDER BY id",
     [STMT_CONSENT_GET] =
         "SELECT " CONSENT_COLUMNS " FROM consents WHERE id = ?1",
+    [STMT_CONSENT_BY_DECISION] =
+        "SELECT id FROM consents WHERE decision_id = ?1 ORDER BY id LIMIT 1",
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",

@@ -239,4 +239,9 @@ int consent_load_live(store *s, int64_t now_ms, consent_row_fn fn, void *ctx);
  * next call on s. */
 int consent_get(store *s, int64_t id, consent_row *out);
 
+/* Finds the first grant ever made (live, used, expired or revoked) from the
+ * decision decision_id, writing its id to *id. Returns 1 when one exists, 0
+ * when none, or a negative code. One approval makes one grant. */
+int consent_by_decision(store *s, int64_t decision_id, int64_t *id);
+
 #endif /* TRINE_STORE_H */

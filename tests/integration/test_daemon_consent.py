@@ -151,12 +151,21 @@ class ConsentTest(tt.DaemonTestCase):
         self.assertEqual(row["mode"], "always")
         self.assertIsNotNone(row["used_ms"])
         self.assertEqual(self.c.result("consent.list")["consents"], [])
+        # The used approval cannot be turned into a second grant.
+        e = self.c.call("consent.grant", {"audit_id": r["audit_id"]})
+        self.assertEqual(e["error"]["code"], -32602, e)
+        self.assertIn("already granted", e["error"]["message"])
+        self.need(delete_repo(), "always")
 
     def test_always_revoked_before_use(self):
         r = self.need(delete_repo(), "always")
         cid = self.grant(r["audit_id"])
         self.assertEqual(self.c.result("consent.revoke", {"consent_id": cid}),
                          {"revoked": 1})
+        self.need(delete_repo(), "always")
+        # A revoked grant does not come back from its old approval.
+        e = self.c.call("consent.grant", {"audit_id": r["audit_id"]})
+        self.assertEqual(e["error"]["code"], -32602, e)
         self.need(delete_repo(), "always")
 
     def test_always_used_by_exactly_one_concurrent_check(self):

@@ -235,6 +235,30 @@ static void test_revoked_grants_do_not_count(void **state)
     assert_int_equal(find(f->s, &q, &id), TRINE_EINVAL);
 }
 
+static void test_grant_by_decision(void **state)
+{
+    fixture *f = *state;
+    int64_t id = -1;
+    assert_int_equal(consent_by_decision(f->s, 41, &id), 0);
+    /* A used single-use grant and a revoked one still count: one approval
+     * makes one grant, ever. */
+    consent_row used = grant("delete_repo", "always");
+    used.decision_id = 41;
+    used.args_sha256 =
+        "1111111111111111111111111111111111111111111111111111111111111111";
+    assert_int_equal(consent_insert(f->s, &used), 0);
+    assert_int_equal(consent_mark_used(f->s, used.id, NOW), 1);
+    consent_row revoked = grant("get_issue", "once");
+    revoked.decision_id = 42;
+    revoked.revoked_ms = NOW;
+    assert_int_equal(consent_insert(f->s, &revoked), 0);
+    assert_int_equal(consent_by_decision(f->s, 41, &id), 1);
+    assert_int_equal(id, used.id);
+    assert_int_equal(consent_by_decision(f->s, 42, &id), 1);
+    assert_int_equal(id, revoked.id);
+    assert_int_equal(consent_by_decision(f->s, 43, &id), 0);
+}
+
 static void test_insert_validates(void **state)
 {
     fixture *f = *state;
@@ -409,6 +433,7 @@ int main(void)
         T(test_once_grants_expire),
         T(test_always_grants_single_use_and_bound),
         T(test_revoked_grants_do_not_count),
+        T(test_grant_by_decision),
         T(test_insert_validates),
         T(test_list_live_only),
         T(test_revoke_by_id),

@@ -152,11 +152,6 @@ static void test_revoke(void **state)
                      1);
     assert_int_equal(lookup(c, "a", TRINE_CONSENT_ONCE, NULL, NULL, NOW), 0);
     assert_int_equal(consents_count(c), 1);
-    /* What is left is bob's, made from no decision. */
-    assert_int_equal(consents_by_decision(c, 10), -1);
-    assert_int_equal(consents_by_decision(c, -1), 4);
-    add(c, 7, "a", "once", NULL, NULL, -1);
-    assert_int_equal(consents_by_decision(c, 70), 7);
 }
 
 static void test_list(void **state)
