@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sb_init(strbuf *b) { memset(b, 0, sizeof *b); }
+void sb_init(strbuf *b)
+{
+    memset(b, 0, sizeof *b);
+}
 
 void sb_free(strbuf *b)
 {
@@ -63,7 +66,10 @@ void sb_putc(strbuf *b, char c)
     b->data[b->len] = '\0';
 }
 
-void sb_puts(strbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
+void sb_puts(strbuf *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
 
 void sb_vprintf(strbuf *b, const char *fmt, va_list ap)
 {
@@ -100,17 +106,42 @@ void sb_json_str(strbuf *b, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': *o++ = '\\'; *o++ = '"'; break;
-        case '\\': *o++ = '\\'; *o++ = '\\'; break;
-        case '\n': *o++ = '\\'; *o++ = 'n'; break;
-        case '\t': *o++ = '\\'; *o++ = 't'; break;
-        case '\r': *o++ = '\\'; *o++ = 'r'; break;
-        case '\b': *o++ = '\\'; *o++ = 'b'; break;
-        case '\f': *o++ = '\\'; *o++ = 'f'; break;
+        case '"':
+            *o++ = '\\';
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            *o++ = '\\';
+            break;
+        case '\n':
+            *o++ = '\\';
+            *o++ = 'n';
+            break;
+        case '\t':
+            *o++ = '\\';
+            *o++ = 't';
+            break;
+        case '\r':
+            *o++ = '\\';
+            *o++ = 'r';
+            break;
+        case '\b':
+            *o++ = '\\';
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = '\\';
+            *o++ = 'f';
+            break;
         default:
             if (c < 0x20) {
-                *o++ = '\\'; *o++ = 'u'; *o++ = '0'; *o++ = '0';
-                *o++ = hex[c >> 4]; *o++ = hex[c & 15];
+                *o++ = '\\';
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
             } else {
                 *o++ = (char)c;
             }
@@ -166,8 +197,8 @@ uint64_t strmap_hash(const char *key, size_t len)
     return h;
 }
 
-static strmap_entry *strmap_find(const strmap *m, const char *key,
-                                 size_t len, uint64_t h)
+static strmap_entry *strmap_find(const strmap *m, const char *key, size_t len,
+                                 uint64_t h)
 {
     size_t mask = m->cap - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
@@ -250,11 +281,17 @@ size_t utf8_check(const char *str, size_t n)
         size_t need;
         uint32_t min, cp;
         if (c >= 0xc2 && c <= 0xdf) {
-            need = 1; min = 0x80; cp = c & 0x1f;
+            need = 1;
+            min = 0x80;
+            cp = c & 0x1f;
         } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2; min = 0x800; cp = c & 0x0f;
+            need = 2;
+            min = 0x800;
+            cp = c & 0x0f;
         } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3; min = 0x10000; cp = c & 0x07;
+            need = 3;
+            min = 0x10000;
+            cp = c & 0x07;
         } else {
             return i;
         }
@@ -293,7 +330,10 @@ uint32_t utf8_decode(const char *str, size_t *len)
            ((uint32_t)(s[2] & 0x3f) << 6) | (s[3] & 0x3f);
 }
 
-char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
+char *xstrdup(const char *s)
+{
+    return xstrndup(s, strlen(s));
+}
 
 char *xstrndup(const char *s, size_t n)
 {

@@ -62,7 +62,7 @@ typedef struct strmap_entry {
 
 typedef struct strmap {
     strmap_entry *slots;
-    size_t cap;   /* power of two, or 0 */
+    size_t cap; /* power of two, or 0 */
     size_t count;
 } strmap;
 
