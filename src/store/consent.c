@@ -95,6 +95,27 @@ int consent_insert(store *s, consent_row *row)
     return 0;
 }
 
+/* Runs a bound statement that selects grant ids (rc: the result of the
+ * binds) and writes the first id to *id. Returns 1 when a row came back, 0
+ * when none, or a negative code; the statement is reset either way. */
+static int consent_first_id(store *s, sqlite3_stmt *st, int rc, int64_t *id)
+{
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int ret;
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        ret = 1;
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    } else {
+        ret = store_fail(s, rc);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
 int consent_find(store *s, const trine_consent_query *q, int64_t *id)
 {
     *id = -1;
@@ -133,20 +154,7 @@ int consent_find(store *s, const trine_consent_query *q, int64_t *id)
         rc = store_bind_text(st, 7, q->session);
     if (rc == SQLITE_OK)
         rc = store_bind_text(st, 8, q->args_hash);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    int ret;
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        ret = 1;
-    } else if (rc == SQLITE_DONE) {
-        ret = 0;
-    } else {
-        ret = store_fail(s, rc);
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return ret;
+    return consent_first_id(s, st, rc, id);
 }
 
 int consent_mark_used(store *s, int64_t id, int64_t now_ms)
@@ -269,18 +277,5 @@ int consent_by_decision(store *s, int64_t decision_id, int64_t *id)
     sqlite3_stmt *st = store_stmt(s, STMT_CONSENT_BY_DECISION);
     if (st == NULL)
         return TRINE_EIO;
-    int rc = sqlite3_bind_int64(st, 1, decision_id);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    int ret;
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        ret = 1;
-    } else if (rc == SQLITE_DONE) {
-        ret = 0;
-    } else {
-        ret = store_fail(s, rc);
-    }
-    sqlite3_reset(st);
-    return ret;
+    return consent_first_id(s, st, sqlite3_bind_int64(st, 1, decision_id), id);
 }

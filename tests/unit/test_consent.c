@@ -13,45 +13,9 @@
 
 #include <cmocka.h>
 
-#include "store/store_int.h"
+#include "store_fixture.h"
 
 #define NOW 1767225600000
-
-typedef struct fixture {
-    char dir[64];
-    char path[128];
-    store *s;
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    if (f == NULL)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/trine-consent-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->path, sizeof f->path, "%s/audit.db", f->dir);
-    if (store_open(f->path, NULL, &f->s, NULL, 0) != 0)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    store_close(f->s);
-    const char *suffix[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
 
 /* A grant for alice through claude-desktop on github/tool. */
 static consent_row grant(const char *tool, const char *mode)
