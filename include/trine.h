@@ -140,7 +140,8 @@ TRINE_API json_t *trine_policy_tools(const trine_policy *p,
 
 /* Appends lint warnings to diag: a role bound to no one, a tool no scope could
  * ever grant, a rule made dead by a deny in the same block, a tool for a
- * server with no server block. Returns the number of warnings added. */
+ * server with no server block. Returns the number of warnings added, or
+ * TRINE_ENOMEM when memory ran out (some warnings may then be missing). */
 TRINE_API int trine_policy_lint(const trine_policy *p, trine_diag *diag);
 
 /* Formats one policy source canonically (comments kept). On success *out is
@@ -264,7 +265,8 @@ TRINE_API int64_t trine_decision_consent_grant(const trine_decision *d);
 TRINE_API int trine_json_canonical(const json_t *v, char **out, size_t *len);
 
 /* Writes the lowercase hex SHA-256 of len bytes at data into hex (65 bytes
- * with the NUL). */
+ * with the NUL). When memory runs out hex is the empty string, never a
+ * wrong digest. */
 TRINE_API void trine_sha256_hex(const void *data, size_t len, char hex[65]);
 
 #ifdef __cplusplus

@@ -257,10 +257,11 @@ static void sha256_fetch(void)
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-void trine_sha256_hex(const void *data, size_t len, char hex[65])
+int canon_sha256_hex(const void *data, size_t len, char hex[65])
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char md[SHA256_DIGEST_LENGTH];
+    hex[0] = '\0';
     if (data == NULL) {
         data = "";
         len = 0;
@@ -269,11 +270,21 @@ void trine_sha256_hex(const void *data, size_t len, char hex[65])
     unsigned int mdlen = 0;
     if (sha256_md == NULL ||
         EVP_Digest(data, len, md, &mdlen, sha256_md, NULL) != 1 ||
-        mdlen != SHA256_DIGEST_LENGTH)
-        SHA256(data, len, md); /* the slow path still gives the digest */
+        mdlen != SHA256_DIGEST_LENGTH) {
+        /* The slow path, which allocates too: when it fails as well there
+         * is no digest, and md must not be read. */
+        if (SHA256(data, len, md) == NULL)
+            return TRINE_ENOMEM;
+    }
     for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++) {
         hex[2 * i] = digits[md[i] >> 4];
         hex[2 * i + 1] = digits[md[i] & 15];
     }
     hex[64] = '\0';
+    return 0;
+}
+
+void trine_sha256_hex(const void *data, size_t len, char hex[65])
+{
+    (void)canon_sha256_hex(data, len, hex);
 }

@@ -271,6 +271,8 @@ int compile_pattern(compile_ctx *c, const ast_pattern *in, cpl_pattern *out)
     size_t off;
     pcre2_code *re =
         match_compile_regex(t, n, in->icase, msg, sizeof msg, &off);
+    if (re == NULL && off == MATCH_NOMEM)
+        return TRINE_ENOMEM;
     if (re == NULL) {
         compile_error(c, &in->at, "regex does not compile: %s (at offset %zu)",
                       msg, off);

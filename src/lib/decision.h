@@ -299,6 +299,11 @@ int canon_write(strbuf *b, const json_t *v, const cpl_path *redact, size_t n);
  * an 'e' ("1.0", "1e+20"), into buf. Returns its length. */
 size_t canon_real(double x, char buf[32]);
 
+/* Writes the lowercase hex SHA-256 of len bytes at data into hex. Returns 0,
+ * or TRINE_ENOMEM (hex is then the empty string) when OpenSSL could not
+ * allocate what hashing needs. */
+int canon_sha256_hex(const void *data, size_t len, char hex[65]);
+
 /* ---- Step-up (cover.c) ------------------------------------------------- */
 
 /* A needed (action, resource) pair of a check. */

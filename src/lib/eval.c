@@ -567,6 +567,21 @@ static int judge_agents(eval_ctx *x)
     return fails;
 }
 
+/* True when pair i equals one of the n pairs whose indexes are in idx. */
+static bool pair_listed(const eval_pair *pairs, const size_t *idx, size_t n,
+                        size_t i)
+{
+    const eval_pair *p = &pairs[i];
+    for (size_t k = 0; k < n; k++) {
+        const eval_pair *q = &pairs[idx[k]];
+        if (q->alen == p->alen && q->rlen == p->rlen &&
+            memcmp(q->action, p->action, p->alen) == 0 &&
+            memcmp(q->res, p->res, p->rlen) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Works out required_scopes and www_authenticate for a deny where only S
  * fell short. sres holds S's result for every pair. */
 static int step_up(eval_ctx *x, const set_result *sres)
@@ -581,8 +596,11 @@ static int step_up(eval_ctx *x, const set_result *sres)
     size_t *fail = malloc((x->npairs + 1) * sizeof *fail);
     if (fail == NULL)
         return TRINE_ENOMEM;
+    /* The cover is over a set of pairs: a pair needed twice (`needs a, a`,
+     * or two templates that fill alike) is one pair, and must not weigh
+     * twice in the greedy choice. */
     for (size_t i = 0; i < x->npairs; i++) {
-        if (!passed(&sres[i]))
+        if (!passed(&sres[i]) && !pair_listed(x->pairs, fail, nf, i))
             fail[nf++] = i;
     }
     const char *rm = x->server != NULL ? x->server->resource_metadata : NULL;
@@ -827,15 +845,22 @@ int trine_check(const trine_policy *p, const json_t *params,
         return rc;
     claims_read(&x.c, x.req.token);
     x.d = dec_new(p);
-    if (x.d == NULL)
+    if (x.d == NULL) {
+        eval_req_error(err, errlen, "out of memory");
         return TRINE_ENOMEM;
+    }
     bv_init(&x.roles);
     bv_init(&x.scopes);
     x.server = strmap_getn(&p->servers, x.req.server, x.req.server_len);
 
+    /* A regex match cut short by memory would decide as a limit does (fail
+     * closed); a decision must not rest on that, so it is an error. */
+    (void)match_take_nomem();
     rc = record_facts(&x);
     if (rc == 0)
         rc = run_steps(&x);
+    if (match_take_nomem() && rc == 0)
+        rc = TRINE_ENOMEM;
     bv_free(&x.roles);
     bv_free(&x.scopes);
     if (rc != 0) {

@@ -29,16 +29,23 @@ static void lint_tool_label(strbuf *b, const cpl_tool *t)
         sb_putc(b, '*');
 }
 
-/* Adds one warning whose text was built in b (and frees b). Returns 1 (the
- * warning counts even when memory ran short for its text). */
+/* Adds one warning whose text was built in b (and frees b). Returns 1, or
+ * TRINE_ENOMEM when memory ran short for the warning. */
 static int lint_warn(trine_diag *diag, const char *file, unsigned line,
                      unsigned col, strbuf *b)
 {
-    if (!b->oom)
-        diag_add(diag, TRINE_DIAG_WARNING, file, line, col, "%s",
-                 b->data ? b->data : "");
+    bool ok = !b->oom && diag_add(diag, TRINE_DIAG_WARNING, file, line, col,
+                                  "%s", b->data ? b->data : "");
     sb_free(b);
-    return 1;
+    return ok ? 1 : TRINE_ENOMEM;
+}
+
+/* Adds rc (warnings added, or TRINE_ENOMEM) to a running total, which
+ * stays TRINE_ENOMEM once it is: a lint that lost a warning must not look
+ * complete. */
+static int lint_sum(int total, int rc)
+{
+    return total < 0 || rc < 0 ? TRINE_ENOMEM : total + rc;
 }
 
 /* ---- Roles bound to no one --------------------------------------------- */
@@ -63,7 +70,7 @@ static int lint_roles(const trine_policy *p, trine_diag *diag)
         return 0;
     bool *bound = calloc(p->nroles, sizeof *bound);
     if (bound == NULL)
-        return 0;
+        return TRINE_ENOMEM;
     lint_mark(bound, p->user_any);
     lint_mark_map(bound, &p->users);
     lint_mark_map(bound, &p->groups);
@@ -82,7 +89,7 @@ static int lint_roles(const trine_policy *p, trine_diag *diag)
         sb_puts(&b, " }\" or \"group ... { roles ");
         sb_puts(&b, r->name);
         sb_puts(&b, " }\"");
-        n += lint_warn(diag, r->file, r->line, r->col, &b);
+        n = lint_sum(n, lint_warn(diag, r->file, r->line, r->col, &b));
     }
     free(bound);
     return n;
@@ -119,7 +126,7 @@ static int lint_tool(const trine_policy *p, const cpl_server *s,
         lint_quote(&b, s->name);
         sb_puts(&b, ", which has no server block, so no token audience is "
                     "checked for it; add a server block with its audience");
-        n += lint_warn(diag, t->file, t->line, t->col, &b);
+        n = lint_sum(n, lint_warn(diag, t->file, t->line, t->col, &b));
     }
     for (size_t i = 0; i < t->nneeds; i++) {
         const cpl_needs *nd = &t->needs[i];
@@ -133,7 +140,7 @@ static int lint_tool(const trine_policy *p, const cpl_server *s,
             sb_puts(&b, nd->actions[k]);
             sb_puts(&b, ", which no scope block allows, so no token can "
                         "ever be granted this tool");
-            n += lint_warn(diag, nd->file, nd->line, nd->col, &b);
+            n = lint_sum(n, lint_warn(diag, nd->file, nd->line, nd->col, &b));
         }
     }
     return n;
@@ -145,9 +152,9 @@ static int lint_tools(const trine_policy *p, trine_diag *diag)
     for (size_t i = 0; i < p->nservers; i++) {
         const cpl_server *s = p->server_list[i];
         for (size_t k = 0; k < s->ntools; k++)
-            n += lint_tool(p, s, s->tool_list[k], diag);
+            n = lint_sum(n, lint_tool(p, s, s->tool_list[k], diag));
         if (s->wildcard != NULL)
-            n += lint_tool(p, s, s->wildcard, diag);
+            n = lint_sum(n, lint_tool(p, s, s->wildcard, diag));
     }
     return n;
 }
@@ -294,7 +301,7 @@ static int lint_block(const cpl_block *b, trine_diag *diag)
                   "%s:%u:%u in the same block denies every action and "
                   "resource it allows",
                   first->file, first->line, first->col);
-        n += lint_warn(diag, r->file, r->line, r->col, &msg);
+        n = lint_sum(n, lint_warn(diag, r->file, r->line, r->col, &msg));
     }
     return n;
 }
@@ -310,13 +317,13 @@ static int lint_dead(const trine_policy *p, trine_diag *diag)
 {
     int n = 0;
     for (size_t i = 0; i < p->nscopes; i++)
-        n += lint_block(p->scopes[i], diag);
+        n = lint_sum(n, lint_block(p->scopes[i], diag));
     for (size_t i = 0; i < p->nroles; i++)
-        n += lint_block(p->role_list[i], diag);
+        n = lint_sum(n, lint_block(p->role_list[i], diag));
     /* Agents live in a hash map: visit them in declaration order. */
     const cpl_block **agents = calloc(p->agents.count + 2, sizeof *agents);
     if (agents == NULL)
-        return n;
+        return TRINE_ENOMEM;
     size_t na = 0;
     for (size_t i = 0; i < p->agents.cap; i++) {
         if (p->agents.slots[i].key != NULL)
@@ -326,7 +333,7 @@ static int lint_dead(const trine_policy *p, trine_diag *diag)
         agents[na++] = p->agent_any;
     qsort(agents, na, sizeof *agents, lint_cmp_order);
     for (size_t i = 0; i < na; i++)
-        n += lint_block(agents[i], diag);
+        n = lint_sum(n, lint_block(agents[i], diag));
     free(agents);
     return n;
 }
@@ -335,8 +342,10 @@ int trine_policy_lint(const trine_policy *p, trine_diag *diag)
 {
     if (p == NULL)
         return 0;
+    /* A regex match cut short by memory could hide a dead rule. */
+    (void)match_take_nomem();
     int n = lint_roles(p, diag);
-    n += lint_dead(p, diag);
-    n += lint_tools(p, diag);
-    return n;
+    n = lint_sum(n, lint_dead(p, diag));
+    n = lint_sum(n, lint_tools(p, diag));
+    return match_take_nomem() ? TRINE_ENOMEM : n;
 }

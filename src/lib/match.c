@@ -6,11 +6,14 @@
  * nothing here writes to a pattern or a block. PCRE2 needs two things that
  * are not shared: the match data, which is per thread (cached in thread-local
  * storage and freed when the thread exits), and the match context, which is
- * created once for the process and only read afterwards.
+ * created once for the process and only read afterwards. Creating it is
+ * retried until it succeeds: an allocation that failed once must not leave
+ * the process unable to use regexes for good.
  */
 #include "lib/policy.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* A hostile subject must not hang a checking thread: these bound the work
@@ -21,10 +24,19 @@
 #define MATCH_HEAP_LIMIT_KIB 8192
 
 static pthread_once_t match_once = PTHREAD_ONCE_INIT;
-static pcre2_match_context *match_ctx;
+static pthread_mutex_t match_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(pcre2_match_context *) match_ctx;
 static pthread_key_t match_key;
 static bool match_key_ok;
 static _Thread_local pcre2_match_data *match_tl_data;
+static _Thread_local bool match_nomem;
+
+bool match_take_nomem(void)
+{
+    bool v = match_nomem;
+    match_nomem = false;
+    return v;
+}
 
 /* Frees a thread's cached match data when the thread exits. */
 static void match_data_destroy(void *md)
@@ -36,21 +48,29 @@ static void match_data_destroy(void *md)
 static void match_init(void)
 {
     match_key_ok = pthread_key_create(&match_key, match_data_destroy) == 0;
-    pcre2_match_context *mc = pcre2_match_context_create(NULL);
-    if (mc == NULL)
-        return;
-    pcre2_set_match_limit(mc, MATCH_LIMIT);
-    pcre2_set_depth_limit(mc, MATCH_DEPTH_LIMIT);
-    pcre2_set_heap_limit(mc, MATCH_HEAP_LIMIT_KIB);
-    match_ctx = mc;
 }
 
 /* Returns the shared match context, creating it on first use; NULL only
- * when it could not be allocated. */
+ * when it could not be allocated (the next call tries again). */
 static const pcre2_match_context *match_context(void)
 {
-    pthread_once(&match_once, match_init);
-    return match_ctx;
+    pcre2_match_context *mc =
+        atomic_load_explicit(&match_ctx, memory_order_acquire);
+    if (mc != NULL)
+        return mc;
+    pthread_mutex_lock(&match_ctx_lock);
+    mc = atomic_load_explicit(&match_ctx, memory_order_relaxed);
+    if (mc == NULL) {
+        mc = pcre2_match_context_create(NULL);
+        if (mc != NULL) {
+            pcre2_set_match_limit(mc, MATCH_LIMIT);
+            pcre2_set_depth_limit(mc, MATCH_DEPTH_LIMIT);
+            pcre2_set_heap_limit(mc, MATCH_HEAP_LIMIT_KIB);
+            atomic_store_explicit(&match_ctx, mc, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&match_ctx_lock);
+    return mc;
 }
 
 /* Returns this thread's match data (one ovector pair: only whether the whole
@@ -82,6 +102,7 @@ pcre2_code *match_compile_regex(const char *src, size_t len, bool icase,
     if (match_context() == NULL) {
         if (msglen > 0)
             snprintf(msg, msglen, "out of memory");
+        *offset = MATCH_NOMEM;
         return NULL;
     }
     uint32_t opts = PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED |
@@ -97,7 +118,8 @@ pcre2_code *match_compile_regex(const char *src, size_t len, bool icase,
             pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, msglen) < 0 &&
             msg[0] == '\0')
             snprintf(msg, msglen, "PCRE2 error %d", code);
-        *offset = off;
+        /* Running out of memory says nothing about the regex. */
+        *offset = code == PCRE2_ERROR_HEAP_FAILED ? MATCH_NOMEM : off;
         return NULL;
     }
     /* JIT is an optimisation: without it (not built in, or out of
@@ -174,6 +196,8 @@ static int match_status(const cpl_pattern *p, const char *subject, size_t len)
     }
     const pcre2_match_context *mc = match_context();
     pcre2_match_data *md = match_data();
+    if (mc == NULL || md == NULL)
+        match_nomem = true;
     if (p->re == NULL || mc == NULL || md == NULL)
         return -1;
     int rc = pcre2_match(p->re, (PCRE2_SPTR)subject, len, 0, 0, md,
@@ -183,6 +207,8 @@ static int match_status(const cpl_pattern *p, const char *subject, size_t len)
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
+    if (rc == PCRE2_ERROR_NOMEMORY)
+        match_nomem = true;
     return -1;
 }
 

@@ -43,9 +43,17 @@ typedef struct cpl_pattern {
  * UTF-8). A regex that hits PCRE2's match limit does not match. */
 bool pattern_match(const cpl_pattern *p, const char *subject, size_t len);
 
+/* Returns true, and clears the flag, when a regex match on the calling
+ * thread could not finish for lack of memory since the last call. Such a
+ * match counts as no match for an allow and as a match for a deny; a caller
+ * that must not answer from it clears the flag first and checks it after. */
+bool match_take_nomem(void);
+
 /* Compiles a regex source as a full-match pattern (with PCRE2_UTF, and
  * PCRE2_CASELESS when icase). Returns NULL and writes PCRE2's message and
- * the 0-based offset of the error into msg/offset on failure. */
+ * the 0-based offset of the error into msg/offset on failure; *offset is
+ * MATCH_NOMEM when the failure was running out of memory. */
+#define MATCH_NOMEM SIZE_MAX
 pcre2_code *match_compile_regex(const char *src, size_t len, bool icase,
                                 char *msg, size_t msglen, size_t *offset);
 

@@ -176,17 +176,16 @@ int dec_args_hash(trine_decision *d)
     if (d->hash_done)
         return 0;
     if (d->args == NULL) {
-        trine_sha256_hex("{}", 2, d->args_hash);
-        d->hash_done = true;
-        return 0;
+        int rc = canon_sha256_hex("{}", 2, d->args_hash);
+        d->hash_done = rc == 0;
+        return rc;
     }
     strbuf b;
     sb_init(&b);
     int rc = canon_write(&b, d->args, NULL, 0);
-    if (rc == 0) {
-        trine_sha256_hex(b.data, b.len, d->args_hash);
-        d->hash_done = true;
-    }
+    if (rc == 0)
+        rc = canon_sha256_hex(b.data, b.len, d->args_hash);
+    d->hash_done = rc == 0;
     sb_free(&b);
     return rc;
 }
@@ -528,22 +527,123 @@ size_t trine_decision_write(const trine_decision *d, int64_t audit_id,
     return w.len;
 }
 
+/* ---- The result as a jansson value ------------------------------------- */
+
+/* The result is built with jansson's constructors, each of which reports
+ * running out of memory, rather than by parsing the text above: jansson's
+ * parser can drop a byte of a string when an allocation fails and still
+ * return a value. */
+
+/* A string of n bytes, every byte that is not valid UTF-8 replaced by
+ * U+FFFD as jw_esc does. NULL on OOM. */
+static json_t *rv_strn(const char *s, size_t n)
+{
+    if (utf8_check(s, n) == n)
+        return json_stringn(s, n);
+    strbuf b;
+    sb_init(&b);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (len == 1 || (len <= n - i && utf8_check(s + i, len) == len)) {
+            sb_putn(&b, s + i, len);
+            i += len;
+            continue;
+        }
+        sb_puts(&b, "\xef\xbf\xbd");
+        i++;
+    }
+    json_t *v = b.oom ? NULL : json_stringn(b.data ? b.data : "", b.len);
+    sb_free(&b);
+    return v;
+}
+
+static json_t *rv_str(const char *s)
+{
+    return rv_strn(s, strlen(s));
+}
+
+/* "file:line" as a string. NULL on OOM. */
+static json_t *rv_rule(const char *file, unsigned line)
+{
+    strbuf b;
+    sb_init(&b);
+    sb_printf(&b, "%s:%u", file, line);
+    json_t *v = b.oom ? NULL : rv_strn(b.data, b.len);
+    sb_free(&b);
+    return v;
+}
+
+/* Sets key of obj to v (stolen, NULL allowed). Returns false on failure. */
+static bool rv_set(json_t *obj, const char *key, json_t *v)
+{
+    return json_object_set_new(obj, key, v) == 0;
+}
+
+/* Sets key to the string s unless s is NULL. */
+static bool rv_opt(json_t *obj, const char *key, const char *s)
+{
+    return s == NULL || rv_set(obj, key, rv_str(s));
+}
+
+/* Appends a new object to arr and returns it, or NULL on OOM. */
+static json_t *rv_push(json_t *arr)
+{
+    json_t *o = json_object();
+    return json_array_append_new(arr, o) == 0 ? o : NULL;
+}
+
+static bool rv_reason(json_t *o, const dec_reason *r)
+{
+    bool ok = o != NULL && rv_set(o, "code", rv_str(r->code)) &&
+              rv_opt(o, "set", r->set) && rv_opt(o, "action", r->action) &&
+              rv_opt(o, "resource", r->resource) &&
+              rv_opt(o, "agent", r->agent) &&
+              rv_opt(o, "argument", r->argument);
+    if (ok && r->rule_file != NULL)
+        ok = rv_set(o, "rule", rv_rule(r->rule_file, r->rule_line));
+    return ok && rv_opt(o, "detail", r->detail);
+}
+
 json_t *trine_decision_result(const trine_decision *d)
 {
-    char stack[2048];
-    size_t n = trine_decision_write(d, -1, stack, sizeof stack);
-    if (n == 0)
+    if (d == NULL)
         return NULL;
-    char *text = stack;
-    if (n >= sizeof stack) {
-        text = malloc(n + 1);
-        if (text == NULL)
-            return NULL;
-        trine_decision_write(d, -1, text, n + 1);
+    json_t *v = json_object();
+    bool ok =
+        v != NULL && rv_set(v, "decision", rv_str(d->kind)) &&
+        rv_set(v, "reason", rv_str(d->reason)) &&
+        rv_set(v, "policy_revision", rv_str(trine_policy_revision(d->policy)));
+    if (ok && d->prompt != NULL) {
+        json_t *c = json_object();
+        ok = rv_set(v, "consent", c) &&
+             rv_set(c, "mode",
+                    rv_str(trine_consent_mode_name(d->consent_mode))) &&
+             rv_set(c, "prompt", rv_strn(d->prompt, d->prompt_len));
     }
-    /* A prompt may carry a NUL from an argument string. */
-    json_t *v = json_loadb(text, n, JSON_ALLOW_NUL, NULL);
-    if (text != stack)
-        free(text);
+    json_t *rs = ok ? json_array() : NULL; /* set_new steals it */
+    ok = ok && rv_set(v, "reasons", rs);
+    for (size_t i = 0; ok && i < d->nreasons; i++)
+        ok = rv_reason(rv_push(rs), &d->reasons[i]);
+    json_t *ms = ok ? json_array() : NULL; /* set_new steals it */
+    ok = ok && rv_set(v, "matched", ms);
+    for (size_t i = 0; ok && i < d->nmatched; i++) {
+        const dec_match *m = &d->matched[i];
+        json_t *o = rv_push(ms);
+        ok = o != NULL && rv_set(o, "set", rv_str(m->set)) &&
+             rv_opt(o, "agent", m->agent) &&
+             rv_set(o, "rule", rv_rule(m->file, m->line));
+    }
+    if (ok && d->has_required) {
+        json_t *req = json_array();
+        ok = rv_set(v, "required_scopes", req);
+        for (size_t i = 0; ok && i < d->nrequired; i++)
+            ok = json_array_append_new(req, rv_str(d->required[i])) == 0;
+    }
+    ok = ok && rv_opt(v, "www_authenticate", d->www_auth);
+    if (!ok) {
+        json_decref(v);
+        return NULL;
+    }
     return v;
 }

@@ -1225,6 +1225,32 @@ static void test_step_up_uncoverable(void **state)
     trine_decision_free(d);
 }
 
+/* A pair needed twice is one pair of the cover: it must not outweigh a
+ * scope that covers two distinct pairs (found by test_property). */
+static void test_step_up_repeated_pair(void **state)
+{
+    (void)state;
+    static const char src[] = "scope \"one\" { allow a.b on \"*\" }\n"
+                              "scope \"two\" { allow a.c, a.d on \"r:*\" }\n"
+                              "role any { allow * on \"*\" }\n"
+                              "user * { roles any }\n"
+                              "agent * { allow * on \"*\" }\n"
+                              "tool \"s\" \"t\" {\n"
+                              "  needs a.b, a.b on \"x\"\n"
+                              "  needs a.c, a.d on \"r:x\"\n"
+                              "}\n";
+    trine_policy *p = load("dup.trine", src);
+    assert_non_null(p);
+    trine_decision *d = check(
+        p, "{'server':'s','tool':'t','token':{'sub':'u','client_id':'c'}}");
+    expect(d, "deny", "scope_missing");
+    has(d, "\"required_scopes\":[\"two\",\"one\"],\"www_authenticate\":"
+           "\"Bearer error=\\\"insufficient_scope\\\", scope=\\\"two one"
+           "\\\"\"}");
+    trine_decision_free(d);
+    trine_policy_release(p);
+}
+
 /* ---- Step 6: consent --------------------------------------------------- */
 
 typedef struct fake_store {
@@ -1532,6 +1558,7 @@ int main(void)
         cmocka_unit_test(test_primary_and_every_failure),
         cmocka_unit_test(test_step_up),
         cmocka_unit_test(test_step_up_uncoverable),
+        cmocka_unit_test(test_step_up_repeated_pair),
         cmocka_unit_test(test_consent_session),
         cmocka_unit_test(test_consent_modes),
         cmocka_unit_test(test_facts),
