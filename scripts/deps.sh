@@ -7,6 +7,12 @@ pkgs="build-essential cmake pkg-config libjansson-dev libpcre2-dev \
 libsqlite3-dev libcurl4-openssl-dev libssl-dev libcmocka-dev sqlite3 \
 python3 socat util-linux"
 
+# Node.js runs the Node binding's tests; Debian's packages only when there is
+# no node at all (a newer one installed otherwise is kept).
+if ! command -v node >/dev/null 2>&1; then
+    pkgs="$pkgs nodejs npm"
+fi
+
 missing=""
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
