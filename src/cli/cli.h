@@ -12,5 +12,6 @@ int cmd_test(int argc, char **argv);
 int cmd_fmt(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_consent(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
 
 #endif /* TRINE_CLI_H */

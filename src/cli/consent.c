@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -208,35 +207,21 @@ static int consent_parse(int argc, char **argv, const char *allowed,
     return 0;
 }
 
-/* Connects to the daemon. Returns the socket, or -1 after a message. */
+/* Connects to the daemon, with send and receive timeouts. Returns the
+ * socket, or -1 after a message. */
 static int consent_connect(const char *path)
 {
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof sa.sun_path) {
-        fputs("trine consent: socket path is too long: ", stderr);
-        cli_put_safe(stderr, path);
-        fputs("\n", stderr);
-        return -1;
-    }
-    memcpy(sa.sun_path, path, strlen(path));
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    char err[512];
+    int fd = cli_unix_connect(path, err, sizeof err);
     if (fd < 0) {
-        fprintf(stderr, "trine consent: socket: %s\n", strerror(errno));
+        fputs("trine consent: ", stderr);
+        cli_put_safe(stderr, err);
+        fputs(" (is trined running?)\n", stderr);
         return -1;
     }
     struct timeval tv = {.tv_sec = CONSENT_TIMEOUT_S};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int e = errno;
-        fputs("trine consent: cannot connect to ", stderr);
-        cli_put_safe(stderr, path);
-        fprintf(stderr, ": %s (is trined running?)\n", strerror(e));
-        close(fd);
-        return -1;
-    }
     return fd;
 }
 

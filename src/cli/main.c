@@ -26,6 +26,8 @@ static const char usage_text[] =
     "                          read and verify the audit log\n"
     "  consent  list|grant|revoke ...\n"
     "                          manage consent grants through the daemon\n"
+    "  proxy    --socket PATH --server NAME [--claims FILE] -- CMD [ARGS...]\n"
+    "                          run an MCP stdio server behind trine\n"
     "\n"
     "  trine --help            this text\n"
     "  trine --version         the version\n"
@@ -42,6 +44,7 @@ typedef struct command {
 static const command commands[] = {
     {"check", cmd_check}, {"validate", cmd_validate}, {"test", cmd_test},
     {"fmt", cmd_fmt},     {"audit", cmd_audit},       {"consent", cmd_consent},
+    {"proxy", cmd_proxy},
 };
 
 int main(int argc, char **argv)

@@ -9,7 +9,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int cli_read_file(const char *path, char **out, size_t *len)
@@ -219,6 +221,33 @@ json_t *cli_parse_json(const char *buf, size_t len, char *err, size_t errlen)
         snprintf(err, errlen, "line %d, column %d: %s", e.line, e.column,
                  e.text);
     return v;
+}
+
+int cli_unix_connect(const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "cannot connect to %s: the socket path is %s",
+                 path, n == 0 ? "empty" : "too long");
+        return -1;
+    }
+    memcpy(sa.sun_path, path, n);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot connect to %s: socket: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        snprintf(err, errlen, "cannot connect to %s: %s", path,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* ---- Seeded consent grants --------------------------------------------- */

@@ -62,6 +62,12 @@ void cli_put_json(FILE *out, const json_t *v);
  * failure returns NULL and writes "line L, column C: message" into err. */
 json_t *cli_parse_json(const char *buf, size_t len, char *err, size_t errlen);
 
+/* Connects a blocking, close-on-exec Unix stream socket to path (the
+ * daemon's socket). Returns the descriptor (the caller closes it), or -1
+ * with "cannot connect to PATH: <reason>" (or why the path is unusable) in
+ * err. */
+int cli_unix_connect(const char *path, char *err, size_t errlen);
+
 /* ---- Seeded consent grants --------------------------------------------- */
 
 /* Live consent grants held in memory: the consent store of `trine check
