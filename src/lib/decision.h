@@ -76,7 +76,9 @@ struct trine_decision {
     const char *agent;
     const char *session;
     json_t *args;             /* a reference, NULL when absent */
-    const cpl_tool *tool_blk; /* NULL when the check stopped before */
+    const cpl_tool *tool_blk; /* the tool the request names (its redact
+                                 paths apply whatever step decided), or
+                                 NULL */
     trine_consent_mode consent_mode;
     int64_t consent_duration_s;
     int64_t grant_id;

@@ -209,8 +209,9 @@ static int step_token(eval_ctx *x)
     return STEP_NEXT;
 }
 
-/* Step 2: the tool, exact name first, then the server's wildcard. */
-static int step_tool(eval_ctx *x)
+/* Returns the tool block a request names: the exact name first, then the
+ * server's wildcard; NULL when there is none. */
+static const cpl_tool *lookup_tool(const eval_ctx *x)
 {
     const cpl_tool *t = NULL;
     if (x->server != NULL) {
@@ -218,6 +219,13 @@ static int step_tool(eval_ctx *x)
         if (t == NULL)
             t = x->server->wildcard;
     }
+    return t;
+}
+
+/* Step 2: the tool. */
+static int step_tool(eval_ctx *x)
+{
+    const cpl_tool *t = lookup_tool(x);
     if (t == NULL)
         return deny_one(x, "unknown_tool", NULL, 0,
                         dec_printf(x->d, "no tool \"%s\" on server \"%s\"",
@@ -852,6 +860,10 @@ int trine_check(const trine_policy *p, const json_t *params,
     bv_init(&x.roles);
     bv_init(&x.scopes);
     x.server = strmap_getn(&p->servers, x.req.server, x.req.server_len);
+    /* The tool's redact paths apply to the audited arguments whatever step
+     * decides: a check denied for its token must not log what the policy
+     * hides. */
+    x.d->tool_blk = lookup_tool(&x);
 
     /* A regex match cut short by memory would decide as a limit does (fail
      * closed); a decision must not rest on that, so it is an error. */

@@ -1461,6 +1461,34 @@ static void test_facts(void **state)
     trine_decision_free(NULL);
 }
 
+/* A check that stops at the token step still hides what the tool's redact
+ * paths name: the audit log must not learn a secret from a bad token. */
+static void test_redact_applies_before_the_tool_step(void **state)
+{
+    (void)state;
+    static const char *const tokens[] = {
+        "{'sub':'alice','client_id':'claude-desktop','exp':1}",
+        "{'client_id':'claude-desktop'," AUD "}",
+        "{'sub':'alice','client_id':'claude-desktop','aud':'elsewhere'}",
+    };
+    static const char *const reasons[] = {"token_expired", "token_invalid",
+                                          "audience_mismatch"};
+    for (size_t i = 0; i < 3; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{'server':'github','tool':'create_issue','arguments':{"
+                 "'title':'T','owner':'acme','repo':'widgets',"
+                 "'body':'secret'},'token':%s}",
+                 tokens[i]);
+        trine_decision *d = check(github, text);
+        expect(d, "deny", reasons[i]);
+        assert_string_equal(trine_decision_arguments(d),
+                            "{\"body\":\"[redacted]\",\"owner\":\"acme\","
+                            "\"repo\":\"widgets\",\"title\":\"T\"}");
+        trine_decision_free(d);
+    }
+}
+
 static void test_many_pairs_and_big_claims(void **state)
 {
     (void)state;
@@ -1562,6 +1590,7 @@ int main(void)
         cmocka_unit_test(test_consent_session),
         cmocka_unit_test(test_consent_modes),
         cmocka_unit_test(test_facts),
+        cmocka_unit_test(test_redact_applies_before_the_tool_step),
         cmocka_unit_test(test_many_pairs_and_big_claims),
         cmocka_unit_test(test_hostile_requests),
     };
