@@ -5,7 +5,11 @@ set -eu
 
 pkgs="build-essential cmake pkg-config libjansson-dev libpcre2-dev \
 libsqlite3-dev libcurl4-openssl-dev libssl-dev libcmocka-dev sqlite3 \
-python3 socat util-linux"
+python3 socat util-linux valgrind"
+
+# clang with compiler-rt (libFuzzer and the sanitizer runtimes) builds the
+# fuzz targets that scripts/fuzz runs.
+pkgs="$pkgs clang libclang-rt-dev"
 
 # Node.js runs the Node binding's tests; Debian's packages only when there is
 # no node at all (a newer one installed otherwise is kept).

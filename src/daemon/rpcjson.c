@@ -138,10 +138,12 @@ static json_t *read_integer(reader *r)
     const char *digits = q;
     json_int_t v = 0;
     while (q < r->end && *q >= '0' && *q <= '9') {
+        /* Counted before the digit is taken in: a nineteenth digit could
+         * overflow v. */
+        if (q - digits >= RPCJSON_MAX_DIGITS)
+            return NULL;
         v = v * 10 + (*q - '0');
         q++;
-        if (q - digits > RPCJSON_MAX_DIGITS)
-            return NULL;
     }
     size_t nd = (size_t)(q - digits);
     if (nd == 0 || (nd > 1 && *digits == '0'))
