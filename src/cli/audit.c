@@ -508,6 +508,7 @@ static int audit_print_json(void *ctx, const audit_row *row)
             o, cols[i].key, audit_json_text(cols[i].text, cols[i].embed));
     bad |= json_object_set_new(o, "prev_hash", audit_json_hex(row->prev_hash));
     bad |= json_object_set_new(o, "hash", audit_json_hex(row->hash));
+    bad |= json_object_set_new(o, "token", audit_json_text(row->token, true));
     if (bad == 0)
         bad = json_dumpf(o, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
@@ -537,7 +538,7 @@ static void audit_csv_field(FILE *out, const char *s, bool last)
 
 static const char audit_csv_header[] =
     "id,ts_ms,policy_rev,server,tool,user,agent,chain,session,decision,"
-    "reason,arguments,detail,args_sha256,prev_hash,hash\r\n";
+    "reason,arguments,detail,args_sha256,prev_hash,hash,token\r\n";
 
 /* audit_row_fn: prints one row as a CSV record. */
 static int audit_print_csv(void *ctx, const audit_row *row)
@@ -565,7 +566,8 @@ static int audit_print_csv(void *ctx, const audit_row *row)
                             row->detail,
                             row->args_sha256,
                             prev,
-                            hash};
+                            hash,
+                            row->token};
     size_t n = sizeof fields / sizeof fields[0];
     for (size_t i = 0; i < n; i++)
         audit_csv_field(out, fields[i], i + 1 == n);

@@ -8,8 +8,6 @@
 #include "daemon/log.h"
 #include "store/store.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -39,12 +37,14 @@ struct checkpointer {
     int pages; /* the WAL size that asks for a checkpoint */
     store_opts opts;
     store *st; /* the thread's own connection; NULL until opened */
-    int dbfd;  /* the database file, to sync what the checkpoint wrote */
     pthread_mutex_t mu;
     pthread_cond_t cond; /* CLOCK_MONOTONIC */
     atomic_bool requested;
     atomic_bool tail; /* see checkpoint_take_tail */
     bool stop;
+    bool reset;         /* checkpoint_reset waits for the connection to go */
+    store_file_id db;   /* the writer's database file (checkpoint_set_db) */
+    bool moved_logged;  /* the log moved: logged once until reopened */
     bool failing;       /* the last attempt failed: logged once per streak */
     int64_t not_before; /* monotonic ms: no checkpoint before this */
     pthread_t thread;
@@ -71,35 +71,56 @@ static void checkpoint_failed(checkpointer *c, const char *why)
     }
 }
 
-/* Opens the connection and the file descriptor if needed. Returns 0, or -1
- * after logging why not. */
-static int checkpoint_open(checkpointer *c)
-{
-    char err[512];
-    if (c->st == NULL &&
-        store_open(c->path, &c->opts, &c->st, err, sizeof err) != 0) {
-        checkpoint_failed(c, err);
-        return -1;
-    }
-    if (c->dbfd < 0) {
-        c->dbfd = open(c->path, O_RDONLY | O_CLOEXEC);
-        if (c->dbfd < 0) {
-            snprintf(err, sizeof err, "%s: %s", c->path, strerror(errno));
-            checkpoint_failed(c, err);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Drops the connection and the descriptor, to start afresh next time. */
+/* Drops the connection, to start afresh next time. */
 static void checkpoint_close(checkpointer *c)
 {
     store_close(c->st);
     c->st = NULL;
-    if (c->dbfd >= 0)
-        close(c->dbfd);
-    c->dbfd = -1;
+}
+
+/* Opens the connection if needed, on the writer's database file only (db; any
+ * file at the path while the writer has named none). Returns 0, or -1 after
+ * logging why not. */
+static int checkpoint_open(checkpointer *c, const store_file_id *db)
+{
+    char err[512];
+    if (c->st != NULL && db->known &&
+        !store_same_file(&store_files_of(c->st)->db, db))
+        checkpoint_close(c);
+    /* The open checks, before anything is read through the connection,
+     * that the file at the path is the writer's (the writer reopens, and
+     * says so, on its next commit). */
+    c->opts.expect_db = db;
+    int rc = c->st == NULL
+                 ? store_open(c->path, &c->opts, &c->st, err, sizeof err)
+                 : 0;
+    c->opts.expect_db = NULL;
+    if (rc != 0) {
+        checkpoint_failed(c, err);
+        return -1;
+    }
+    c->moved_logged = false;
+    return 0;
+}
+
+/* Drops a connection whose database file or WAL is no longer the one at
+ * the path (deleted or replaced under trined): checkpointing it would copy
+ * into a file no one reads. Returns true when it did. */
+static bool checkpoint_drop_moved(checkpointer *c)
+{
+    if (c->st == NULL || store_moved(c->st) != 1)
+        return false;
+    if (!c->moved_logged) {
+        c->moved_logged = true;
+        logline l;
+        if (log_begin(&l, LOG_WARN, "checkpoint_file_moved")) {
+            log_str(&l, "audit", c->path);
+            log_str(&l, "error", store_errmsg(c->st));
+            log_end(&l);
+        }
+    }
+    checkpoint_close(c);
+    return true;
 }
 
 /* The most new frames a pass may find and still leave them to the tail. */
@@ -115,7 +136,10 @@ static int checkpoint_tail_pages(const checkpointer *c)
  * leaves that short tail to the writer (see checkpoint.h). */
 static void checkpoint_run(checkpointer *c)
 {
-    if (checkpoint_open(c) != 0)
+    pthread_mutex_lock(&c->mu);
+    store_file_id db = c->db;
+    pthread_mutex_unlock(&c->mu);
+    if (checkpoint_drop_moved(c) || checkpoint_open(c, &db) != 0)
         return;
     int64_t start = checkpoint_mono_ms();
     int prev = -1;
@@ -153,10 +177,10 @@ static void checkpoint_run(checkpointer *c)
              * that met no commit. Sync what the passes wrote now, so the
              * writer's tail has only the tail to sync; after the first,
              * long sync, one more pass takes what came meanwhile. */
-            if (fdatasync(c->dbfd) != 0) {
+            if (store_sync_db(c->st) != 0) {
                 char err[512];
-                snprintf(err, sizeof err, "fdatasync %s: %s", c->path,
-                         strerror(errno));
+                snprintf(err, sizeof err, "sync %s: %s", c->path,
+                         store_errmsg(c->st));
                 checkpoint_failed(c, err);
                 checkpoint_close(c);
                 return;
@@ -195,6 +219,14 @@ static bool checkpoint_wait(checkpointer *c)
     for (;;) {
         if (c->stop)
             return false;
+        if (c->reset) {
+            checkpoint_close(c);
+            c->reset = false;
+            atomic_store(&c->requested, false);
+            atomic_store(&c->tail, false);
+            pthread_cond_broadcast(&c->cond);
+            continue;
+        }
         if (atomic_load(&c->requested)) {
             int64_t now = checkpoint_mono_ms();
             if (now >= c->not_before)
@@ -243,7 +275,6 @@ int checkpoint_start(const char *path, bool sync_normal, int pages,
     }
     memcpy(c->path, path, n);
     c->pages = pages;
-    c->dbfd = -1;
     c->opts.checkpointer = true;
     c->opts.sync_normal = sync_normal;
     /* A passive checkpoint never waits for a lock anyway. */
@@ -276,7 +307,28 @@ static void checkpoint_poke(checkpointer *c)
     if (atomic_load(&c->tail) || atomic_exchange(&c->requested, true))
         return;
     pthread_mutex_lock(&c->mu);
-    pthread_cond_signal(&c->cond);
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void checkpoint_set_db(checkpointer *c, const store_file_id *db)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->db = *db;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void checkpoint_reset(checkpointer *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->reset = true;
+    pthread_cond_broadcast(&c->cond);
+    while (c->reset)
+        pthread_cond_wait(&c->cond, &c->mu);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -310,7 +362,7 @@ void checkpoint_stop(checkpointer *c)
         return;
     pthread_mutex_lock(&c->mu);
     c->stop = true;
-    pthread_cond_signal(&c->cond);
+    pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
     checkpoint_close(c);

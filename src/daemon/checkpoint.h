@@ -50,6 +50,22 @@ int checkpoint_start(const char *path, bool sync_normal, int pages,
  * tail its last checkpoint left. Cheap otherwise (two atomic loads). */
 void checkpoint_after_commit(checkpointer *c, store *st);
 
+/* The writer, after each open of the audit log: db names the database
+ * file its connection writes. The thread checkpoints only that file: it
+ * opens a connection only when the file at the path is this one, and
+ * drops its connection when the file at the path is no longer the one it
+ * opened (deleted or replaced under trined), so it never copies a WAL into
+ * a file that is not the writer's. */
+void checkpoint_set_db(checkpointer *c, const store_file_id *db);
+
+/* Makes the thread close its connection, and waits until it has (after a
+ * checkpoint in progress ends). The writer calls it before it reopens a
+ * log whose files were deleted or replaced: SQLite shares a file's locks
+ * and shared memory among the connections of a process, so no old one may
+ * stay open. The thread reopens at the next checkpoint asked for. NULL is
+ * a no-op. */
+void checkpoint_reset(checkpointer *c);
+
 /* Stops the thread (after a checkpoint in progress ends), closes its
  * connection and frees c. NULL is a no-op. */
 void checkpoint_stop(checkpointer *c);

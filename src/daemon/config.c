@@ -3,6 +3,7 @@
  */
 #include "daemon/config.h"
 
+#include "daemon/http.h"
 #include "trine.h"
 
 #include <ctype.h>
@@ -49,12 +50,20 @@ static const opt_spec opt_table[] = {
     {"commit-max-rows", OPT_INT, OFF(commit_max_rows), 1, 100000},
     {"audit-sync", OPT_SYNC, OFF(audit_sync_normal), 0, 0},
     {"audit-busy-timeout-ms", OPT_INT, OFF(audit_busy_timeout_ms), 0, 600000},
+    {"audit-max-size", OPT_SIZE, OFF(audit_max_size), 0, 1LL << 50},
     {"log-level", OPT_LEVEL, OFF(log_level), 0, 0},
+    {"max-connections", OPT_INT, OFF(max_connections), 1, 1000000},
+    {"max-pending-bytes", OPT_SIZE, OFF(max_pending_bytes), 65536,
+     1024LL * 1024 * 1024},
+    {"max-pending-replies", OPT_INT, OFF(max_pending_replies), 1, 65536},
+    {"idle-timeout", OPT_INT, OFF(idle_timeout), 0, 604800},
     {"issuer", OPT_STR, OFF(issuer), 0, 0},
     {"jwks-url", OPT_STR, OFF(jwks_url), 0, 0},
     {"introspection-url", OPT_STR, OFF(introspection_url), 0, 0},
     {"client-id", OPT_STR, OFF(client_id), 0, 0},
     {"client-secret-file", OPT_STR, OFF(client_secret_file), 0, 0},
+    {"http-timeout", OPT_INT, OFF(http_timeout_ms), 100, 120000},
+    {"token-cache-ttl", OPT_INT, OFF(token_cache_ttl_s), 0, 86400},
 };
 
 #define OPT_COUNT (sizeof opt_table / sizeof opt_table[0])
@@ -93,6 +102,12 @@ int config_init(trined_config *c)
     c->audit_sync_normal = true;
     c->audit_busy_timeout_ms = 1000;
     c->log_level = LOG_INFO;
+    c->http_timeout_ms = 5000;
+    c->token_cache_ttl_s = 300;
+    c->max_connections = 1024;
+    c->max_pending_bytes = 4u * 1024u * 1024u;
+    c->max_pending_replies = 1024;
+    c->idle_timeout = 300;
     c->uid_source = -1;
     c->gid_source = -1;
     return 0;
@@ -493,10 +508,60 @@ int config_parse_args(trined_config *c, int argc, char **argv, char *err,
         rc = config_set(c, key, value, err, errlen);
         if (rc != 0)
             return rc;
+        /* Flags override the file, on SIGHUP too (writer.c). */
+        const char *set = config_find(key, strlen(key))->name;
+        if (strcmp(set, "audit-max-size") == 0)
+            c->audit_max_size_flag = true;
     }
     if (c->policy == NULL) {
         config_err(err, errlen, "--policy is required");
         return CONFIG_EUSAGE;
+    }
+    return config_check_tokens(c, err, errlen);
+}
+
+int config_check_tokens(const trined_config *c, char *err, size_t errlen)
+{
+    if (c->jwks_url != NULL && c->issuer == NULL) {
+        config_err(err, errlen,
+                   "--jwks-url needs --issuer: the iss every token must "
+                   "carry");
+        return CONFIG_EUSAGE;
+    }
+    if (c->issuer != NULL && c->jwks_url == NULL) {
+        config_err(err, errlen,
+                   "--issuer needs --jwks-url: where the issuer's signing "
+                   "keys are");
+        return CONFIG_EUSAGE;
+    }
+    if (c->introspection_url != NULL &&
+        (c->client_id == NULL || c->client_secret_file == NULL)) {
+        config_err(err, errlen,
+                   "--introspection-url needs --client-id and "
+                   "--client-secret-file: the introspection endpoint "
+                   "authenticates its clients");
+        return CONFIG_EUSAGE;
+    }
+    if (c->introspection_url == NULL &&
+        (c->client_id != NULL || c->client_secret_file != NULL)) {
+        config_err(err, errlen,
+                   "--client-id and --client-secret-file are used only with "
+                   "--introspection-url");
+        return CONFIG_EUSAGE;
+    }
+    const char *urls[2] = {c->jwks_url, c->introspection_url};
+    const char *names[2] = {"--jwks-url", "--introspection-url"};
+    for (int i = 0; i < 2; i++) {
+        char msg[256];
+        if (urls[i] == NULL)
+            continue;
+        int rc = http_url_check(urls[i], msg, sizeof msg);
+        if (rc == TRINE_ENOMEM)
+            return rc;
+        if (rc != 0) {
+            config_err(err, errlen, "%s: %s", names[i], msg);
+            return CONFIG_EUSAGE;
+        }
     }
     return 0;
 }
@@ -511,7 +576,14 @@ void config_usage(FILE *f)
           "              [--commit-interval-ms MS] [--commit-max-rows N]\n"
           "              [--audit-sync full|normal] [--audit-busy-timeout-ms "
           "MS]\n"
-          "              [--log-level debug|info|warn|error]\n"
+          "              [--audit-max-size BYTES] "
+          "[--log-level debug|info|warn|error]\n"
+          "              [--max-connections N] [--max-pending-bytes BYTES]\n"
+          "              [--max-pending-replies N] [--idle-timeout S]\n"
+          "              [--issuer URL --jwks-url URL]\n"
+          "              [--introspection-url URL --client-id ID\n"
+          "               --client-secret-file FILE]\n"
+          "              [--http-timeout MS] [--token-cache-ttl S]\n"
           "\n"
           "  --policy DIR              policy directory (every *.trine file)\n"
           "  --socket PATH             Unix socket to listen on "
@@ -535,7 +607,36 @@ void config_usage(FILE *f)
           " full\n"
           "                            also survives power loss)\n"
           "  --audit-busy-timeout-ms MS  wait for a locked audit log (1000)\n"
+          "  --audit-max-size BYTES    largest audit log; 0: no limit (0);\n"
+          "                            the file's value applies on SIGHUP\n"
           "  --log-level LEVEL         lowest level logged (info)\n"
+          "  --issuer URL              bearer JWTs: the iss they must carry\n"
+          "  --jwks-url URL            bearer JWTs: the issuer's key set "
+          "(https)\n"
+          "  --introspection-url URL   opaque bearer tokens: RFC 7662 "
+          "endpoint\n"
+          "  --client-id ID            our client id at that endpoint\n"
+          "  --client-secret-file FILE our client secret, read from FILE\n"
+          "  --http-timeout MS         each request to the authorization "
+          "server\n"
+          "                            (5000; connecting: 2000 at most)\n"
+          "  --token-cache-ttl S       cache introspection results this "
+          "long at\n"
+          "                            most; 0: never (300)\n"
+          "  --max-connections N       open client connections; more are "
+          "closed at\n"
+          "                            once (1024)\n"
+          "  --max-pending-bytes BYTES unsent replies of one client before "
+          "its\n"
+          "                            requests are no longer read "
+          "(4194304)\n"
+          "  --max-pending-replies N   requests of one client in progress "
+          "before\n"
+          "                            its requests are no longer read "
+          "(1024)\n"
+          "  --idle-timeout S          close a connection idle this long; 0: "
+          "never\n"
+          "                            (300)\n"
           "  --help                    print this text\n",
           f);
 }

@@ -39,15 +39,26 @@ typedef struct trined_config {
     int commit_max_rows;
     bool audit_sync_normal;
     int audit_busy_timeout_ms;
+    size_t audit_max_size;    /* bytes; 0: no limit */
+    bool audit_max_size_flag; /* set on the command line: kept on SIGHUP */
     log_level log_level;
-    /* Bearer verification settings (DESIGN §5). Parsed so that a
-     * deployment naming them gets a clear refusal rather than an unknown
-     * flag; this daemon does not verify tokens itself. */
+    /* Resource limits (docs/daemon.md, "Limits"). */
+    int max_connections;      /* open client connections; default 1024 */
+    size_t max_pending_bytes; /* unsent reply bytes of one connection
+                                 before reading it pauses; default 4 MiB */
+    int max_pending_replies;  /* requests of one connection in progress
+                                 before reading it pauses; default 1024 */
+    int idle_timeout;         /* seconds; 0: never; default 300 */
+    /* Bearer token verification (DESIGN §5, token.h): JWTs with issuer
+     * and jwks_url, opaque tokens by introspection with client_id and the
+     * secret in client_secret_file. */
     char *issuer;
     char *jwks_url;
     char *introspection_url;
     char *client_id;
     char *client_secret_file;
+    int http_timeout_ms;   /* each request to the server; default 5000 */
+    int token_cache_ttl_s; /* introspection results; default 300 */
     bool help;
     /* Where settings come from while parsing: a list setting (allow-uid,
      * allow-gid) given again by a later source replaces the earlier list,
@@ -80,6 +91,13 @@ int config_load_file(trined_config *c, const char *path, char *err,
  * message in err; TRINE_ENOMEM. A missing --policy is CONFIG_EUSAGE. */
 int config_parse_args(trined_config *c, int argc, char **argv, char *err,
                       size_t errlen);
+
+/* Checks that the bearer settings go together: --issuer with --jwks-url,
+ * --introspection-url with --client-id and --client-secret-file (and
+ * neither of those two without it), and that every URL is https (or http
+ * to a loopback host). Returns 0, or CONFIG_EUSAGE with a message in err.
+ * config_parse_args calls it. */
+int config_check_tokens(const trined_config *c, char *err, size_t errlen);
 
 /* Writes the usage text to f. */
 void config_usage(FILE *f);

@@ -117,6 +117,8 @@ conn *conn_new(int fd, uint64_t id, size_t max_line)
         return NULL;
     c->fd = fd;
     c->id = id;
+    c->max_out = CONN_OUT_CAP;
+    c->max_jobs = CONN_MAX_JOBS;
     framer_init(&c->in, max_line);
     sb_init(&c->out);
     return c;
@@ -131,6 +133,12 @@ void conn_free(conn *c)
     framer_free(&c->in);
     sb_free(&c->out);
     free(c);
+}
+
+void conn_set_limits(conn *c, size_t max_out, size_t max_jobs)
+{
+    c->max_out = max_out > 0 ? max_out : 1;
+    c->max_jobs = max_jobs > 0 ? max_jobs : 1;
 }
 
 /* Lists j as c's newest job. */
@@ -234,7 +242,11 @@ conn_status conn_read(conn *c, jobpool *pool, jobq *batch, size_t budget)
         char *p = framer_space(&c->in, CONN_READ_CHUNK, &avail);
         if (p == NULL)
             return CONN_ERR;
-        ssize_t n = read(c->fd, p, avail);
+        /* Framing after every read keeps the buffer at most one read
+         * above max_line (see CONN_READ_MAX), however large the buffer
+         * has grown. */
+        size_t want = avail < CONN_READ_MAX ? avail : CONN_READ_MAX;
+        ssize_t n = read(c->fd, p, want);
         if (n > 0) {
             framer_commit(&c->in, (size_t)n);
             got += (size_t)n;
@@ -242,7 +254,7 @@ conn_status conn_read(conn *c, jobpool *pool, jobq *batch, size_t budget)
                 return CONN_ERR;
             /* A short read drained the socket: skip the read that would
              * only say EAGAIN. */
-            if ((size_t)n < avail)
+            if ((size_t)n < want)
                 break;
             continue;
         }
@@ -342,9 +354,9 @@ conn_status conn_flush(conn *c)
 bool conn_update_pause(conn *c)
 {
     size_t pending = conn_out_pending(c);
-    bool over = pending > CONN_OUT_CAP || c->njobs >= CONN_MAX_JOBS ||
+    bool over = pending > c->max_out || c->njobs >= c->max_jobs ||
                 c->queued >= CONN_MAX_QUEUED;
-    bool under = pending <= CONN_OUT_CAP / 2 && c->njobs <= CONN_MAX_JOBS / 2 &&
+    bool under = pending <= c->max_out / 2 && c->njobs <= c->max_jobs / 2 &&
                  c->queued <= CONN_MAX_QUEUED / 2;
     bool was = c->paused;
     if (over)
@@ -357,4 +369,34 @@ bool conn_update_pause(conn *c)
 bool conn_finished(const conn *c)
 {
     return c->eof && c->fifo_head == NULL && conn_out_pending(c) == 0;
+}
+
+bool conn_is_idle(const conn *c)
+{
+    return !c->eof && !c->closing && !c->lingering && c->fifo_head == NULL &&
+           conn_out_pending(c) == 0;
+}
+
+int conn_end_idle(conn *c, jobpool *pool, unsigned idle_s)
+{
+    size_t n = framer_pending(&c->in);
+    const char *rest = c->in.buf + c->in.start;
+    size_t i = 0;
+    while (i < n && (rest[i] == ' ' || rest[i] == '\t' || rest[i] == '\r'))
+        i++;
+    if (i < n) {
+        job *j = jobpool_get(pool);
+        if (j == NULL)
+            return -1;
+        char msg[80];
+        snprintf(msg, sizeof msg, "line not completed within %u s", idle_s);
+        rpc_write_error(&j->out, NULL, RPC_PARSE_ERROR, msg);
+        /* Out of memory building it, the reply becomes -32603 when
+         * collected. */
+        j->done = true;
+        conn_enqueue(c, j);
+    }
+    c->eof = true;
+    framer_clear(&c->in);
+    return 0;
 }

@@ -61,13 +61,19 @@ void framer_clear(framer *f);
 
 /* ---- Connections ------------------------------------------------------- */
 
-/* Stop reading from a client whose unsent replies pass this many bytes, and
- * resume below half of it. */
+/* Backpressure. Reading from a client stops while it has more than
+ * max_out bytes of replies unsent, max_jobs requests in progress, or
+ * CONN_MAX_QUEUED bytes of request lines in progress, and resumes once
+ * each is at most half of its limit. The defaults of the first two (set
+ * by conn_new, changed by conn_set_limits) are these. */
 #define CONN_OUT_CAP (4u * 1024u * 1024u)
-/* Stop reading from a client with this many requests in progress, or this
- * many bytes of request lines in progress. */
 #define CONN_MAX_JOBS 1024u
 #define CONN_MAX_QUEUED (8u * 1024u * 1024u)
+/* The most bytes one read takes from a socket. Reading stops while complete
+ * lines wait to be framed, and an incomplete line longer than max_line ends
+ * the stream, so a connection's buffered input never exceeds max_line +
+ * CONN_READ_MAX bytes. */
+#define CONN_READ_MAX (64u * 1024u)
 
 typedef struct conn {
     int fd;
@@ -94,8 +100,13 @@ typedef struct conn {
     int64_t linger_until; /* monotonic ms when lingering gives up */
     bool closing;         /* close now; pending replies are dropped */
     bool paused;          /* reading stopped for backpressure */
-    bool dirty;           /* on the loop's list of connections to flush */
-    uint32_t events;      /* epoll interest registered now */
+    size_t max_out;       /* backpressure limits (see CONN_OUT_CAP) */
+    size_t max_jobs;
+    /* Monotonic ms of the last event or progress, for the idle timeout;
+     * kept by the event loop. */
+    int64_t active_ms;
+    bool dirty;      /* on the loop's list of connections to flush */
+    uint32_t events; /* epoll interest registered now */
     struct conn *dirty_next;
     struct conn *prev; /* the server's list of connections */
     struct conn *next;
@@ -107,6 +118,10 @@ conn *conn_new(int fd, uint64_t id, size_t max_line);
 
 /* Frees a connection whose job list is empty; closes fd if still open. */
 void conn_free(conn *c);
+
+/* Sets c's backpressure limits: reading pauses above max_out bytes of
+ * unsent replies or max_jobs requests in progress (each at least 1). */
+void conn_set_limits(conn *c, size_t max_out, size_t max_jobs);
 
 typedef enum conn_status {
     CONN_OK = 0,
@@ -145,5 +160,15 @@ bool conn_update_pause(conn *c);
 
 /* True once an eof connection has answered and written everything. */
 bool conn_finished(const conn *c);
+
+/* True when c is open for requests and has none in progress and no reply
+ * unsent: closing it would lose nothing but a partial line. */
+bool conn_is_idle(const conn *c);
+
+/* Ends an idle connection's input: an incomplete line it holds is answered
+ * with a -32700 error naming idle_s (the timeout, in seconds) rather than
+ * dropped silently, and c becomes eof, so it closes once that is written.
+ * Returns 0, or -1 when out of memory (close c then). */
+int conn_end_idle(conn *c, jobpool *pool, unsigned idle_s);
 
 #endif /* TRINED_CONN_H */

@@ -465,6 +465,20 @@ json_t *consents_list(consents *c, const char *user, const char *agent,
     return res;
 }
 
+size_t consents_clear(consents *c)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->len;
+    /* The groups stay (the map cannot delete), empty. */
+    for (size_t i = 0; i < c->group_list.len; i++)
+        ((grant_group *)c->group_list.items[i])->len = 0;
+    for (size_t i = 0; i < c->len; i++)
+        grant_free(c->all[i]);
+    c->len = 0;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
 size_t consents_count(consents *c)
 {
     pthread_mutex_lock(&c->mu);

@@ -59,6 +59,12 @@ size_t consents_revoke(consents *c, int64_t id, const char *user,
 json_t *consents_list(consents *c, const char *user, const char *agent,
                       int64_t now_ms);
 
+/* Forgets every cached grant, claimed ones included (their claims then
+ * refer to nothing: releasing or consuming them is a no-op). The writer
+ * calls it when the audit log it loaded them from is gone. Returns the
+ * number of grants forgotten. */
+size_t consents_clear(consents *c);
+
 /* Returns the number of cached grants (live or expired but not pruned). */
 size_t consents_count(consents *c);
 

@@ -14,12 +14,18 @@
 struct snapshot;
 struct consents;
 struct writer;
+struct token_verifier;
+struct workers;
 
 typedef struct daemon_ctx {
     const trined_config *cfg;
     struct snapshot *snap;
     struct consents *grants;
     struct writer *writer;
+    /* Bearer token verification (token.h): NULL when not configured. The
+     * token threads take the checks that need the authorization server. */
+    struct token_verifier *tokens;
+    struct workers *token_pool;
     doneq done;
     /* Lines a worker has taken and not finished yet. The writer waits for
      * these (up to the commit interval) before committing, so one

@@ -19,10 +19,12 @@
 #include <stdint.h>
 
 typedef enum job_kind {
-    JOB_REPLY, /* out holds the complete reply line */
-    JOB_CHECK, /* a decision waiting for its audit row */
-    JOB_GRANT, /* consent.grant, done by the writer */
-    JOB_REVOKE /* consent.revoke, done by the writer */
+    JOB_REPLY,  /* out holds the complete reply line */
+    JOB_CHECK,  /* a decision waiting for its audit row */
+    JOB_GRANT,  /* consent.grant, done by the writer */
+    JOB_REVOKE, /* consent.revoke, done by the writer */
+    JOB_TOKEN   /* a check whose bearer token needs the authorization
+                   server: for the token threads (rpc_handle_token) */
 } job_kind;
 
 /* The text columns of a check's audit row (DESIGN §4), in the order of the
@@ -39,6 +41,7 @@ typedef enum job_col {
     JCOL_REASON,
     JCOL_ARGUMENTS,
     JCOL_ARGS_SHA256,
+    JCOL_TOKEN, /* how a bearer token was verified (NULL for "token") */
     JCOL_COUNT
 } job_col;
 
@@ -66,7 +69,8 @@ typedef struct job {
     size_t col[JCOL_COUNT];
     int64_t claimed;      /* JOB_CHECK: the single-use grant this check
                              claimed, or -1 */
-    json_t *root;         /* JOB_GRANT/JOB_REVOKE: the parsed request */
+    json_t *root;         /* JOB_GRANT/JOB_REVOKE/JOB_TOKEN: the parsed
+                             request */
     const json_t *params; /* borrowed from root */
 } job;
 

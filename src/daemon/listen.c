@@ -1,17 +1,22 @@
 /*
  * listen.c - the listening socket: systemd's (socket activation), or one we
  * create with exactly the configured mode, replacing a stale socket file
- * and refusing to start next to a live daemon (see listen.h).
+ * and refusing to start next to a live daemon; and accepting on it within
+ * the descriptor limit (see listen.h).
  */
+#define _GNU_SOURCE /* accept4 */
+
 #include "daemon/listen.h"
 
 #include "daemon/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -170,4 +175,109 @@ int listen_open(const trined_config *cfg, bool *activated, char *err,
     if (fd == -2)
         return -1;
     return listen_bind(cfg, err, errlen);
+}
+
+/* Descriptors the daemon needs besides its connections: epoll, signalfd,
+ * timerfds, inotify, eventfd, the reserve, and the audit log's SQLite
+ * connections (each a database, a WAL and a shared-memory file). */
+#define LISTEN_FD_OVERHEAD 64
+
+int listen_reserve_open(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+int listen_accept(int lfd, int *reserve)
+{
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+            continue;
+        if ((errno != EMFILE && errno != ENFILE) || *reserve < 0)
+            return -1;
+        /* Out of descriptors: the listening socket stays readable, so
+         * returning would spin, and pausing would leave the peer hanging
+         * in the backlog. Free the reserve, take the connection and close
+         * it, so the peer learns at once that it is not served.
+         * (accept4 fails with EMFILE before it looks at the backlog, so
+         * only this second call says whether anyone is waiting.) */
+        int saved = errno;
+        close(*reserve);
+        *reserve = -1;
+        fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int err = errno;
+        if (fd >= 0)
+            listen_shed(fd);
+        *reserve = listen_reserve_open();
+        if (fd >= 0)
+            return LISTEN_SHED;
+        if (err == EINTR || err == ECONNABORTED || err == EPROTO)
+            continue;
+        errno = err == EMFILE || err == ENFILE ? saved : err;
+        return -1;
+    }
+}
+
+void listen_shed(int fd)
+{
+    /* A few reads at most: a peer that keeps writing gets its reset. */
+    char sink[4096];
+    for (int i = 0; i < 4 && read(fd, sink, sizeof sink) > 0; i++)
+        ;
+    close(fd);
+}
+
+void listen_log_shed(listen_shed_count *sc, int64_t now_ms, int64_t period_ms,
+                     bool force, size_t open, int max)
+{
+    if (!force && sc->logged && now_ms - sc->logged_ms < period_ms)
+        return;
+    static const char *const why[LISTEN_SHED_KINDS] = {"max_connections",
+                                                       "descriptors"};
+    for (int k = 0; k < LISTEN_SHED_KINDS; k++) {
+        if (sc->n[k] == 0)
+            continue;
+        logline l;
+        if (log_begin(&l, LOG_WARN, "conn_refused")) {
+            log_str(&l, "reason", why[k]);
+            log_uint(&l, "count", sc->n[k]);
+            log_uint(&l, "open", open);
+            log_int(&l, "max_connections", max);
+            log_end(&l);
+        }
+        sc->n[k] = 0;
+        sc->logged = true;
+        sc->logged_ms = now_ms;
+    }
+}
+
+long listen_fit_nofile(size_t max_conns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    rlim_t need = (rlim_t)max_conns + LISTEN_FD_OVERHEAD;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        struct rlimit want = rl;
+        want.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need
+                            ? need
+                            : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        logline l;
+        if (log_begin(&l, LOG_WARN, "nofile_limit")) {
+            log_uint(&l, "soft", rl.rlim_cur);
+            log_uint(&l, "hard", rl.rlim_max);
+            log_uint(&l, "max_connections", max_conns);
+            log_uint(&l, "needed", need);
+            log_end(&l);
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)LONG_MAX
+               ? LONG_MAX
+               : (long)rl.rlim_cur;
 }

@@ -9,9 +9,11 @@
 #include "daemon/config.h"
 #include "daemon/consents.h"
 #include "daemon/daemon.h"
+#include "daemon/http.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/snapshot.h"
+#include "daemon/token.h"
 #include "daemon/workers.h"
 #include "daemon/writer.h"
 
@@ -24,6 +26,8 @@
 #include <unistd.h>
 
 #define MAX_WORKERS 64
+/* Threads that verify bearer tokens needing the authorization server. */
+#define TOKEN_THREADS 4
 
 /* Lets 1,000 and more clients connect: the soft descriptor limit is often
  * 1024, the hard one much higher. */
@@ -75,6 +79,67 @@ static int load_policy(const char *dir, trine_policy **out)
     return 0;
 }
 
+/* Makes the bearer token verifier when the configuration asks for one:
+ * reads the client secret (warning when others may read its file). Returns
+ * 0 with *out (NULL when nothing is configured), or 1 after reporting why
+ * it cannot start. */
+static int tokens_setup(const trined_config *cfg, token_verifier **out)
+{
+    *out = NULL;
+    if (cfg->jwks_url == NULL && cfg->introspection_url == NULL)
+        return 0;
+    char *secret = NULL;
+    if (cfg->client_secret_file != NULL) {
+        char err[512];
+        bool world = false;
+        int rc = token_read_secret(cfg->client_secret_file, &secret, &world,
+                                   err, sizeof err);
+        if (rc != 0) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "--client-secret-file %s",
+                     rc == TRINE_ENOMEM ? "out of memory" : err);
+            return startup_failed(msg);
+        }
+        logline l;
+        if (world && log_begin(&l, LOG_WARN, "client_secret_readable")) {
+            log_str(&l, "file", cfg->client_secret_file);
+            log_str(&l, "hint", "the file can be read by every user");
+            log_end(&l);
+        }
+    }
+    int connect_ms = cfg->http_timeout_ms < HTTP_CONNECT_TIMEOUT_MS
+                         ? cfg->http_timeout_ms
+                         : HTTP_CONNECT_TIMEOUT_MS;
+    token_settings ts = {
+        .issuer = cfg->issuer,
+        .jwks_url = cfg->jwks_url,
+        .introspection_url = cfg->introspection_url,
+        .client_id = cfg->client_id,
+        .client_secret = secret,
+        .http_timeout_ms = cfg->http_timeout_ms,
+        .connect_timeout_ms = connect_ms,
+        .cache_ttl_s = cfg->token_cache_ttl_s,
+        .cache_max = 0,
+    };
+    int rc = token_verifier_new(&ts, out);
+    if (secret != NULL) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
+    if (rc != 0)
+        return startup_failed("out of memory");
+    logline l;
+    if (log_begin(&l, LOG_INFO, "bearer_verification")) {
+        log_str(&l, "jwks_url", cfg->jwks_url);
+        log_str(&l, "issuer", cfg->issuer);
+        log_str(&l, "introspection_url", cfg->introspection_url);
+        log_int(&l, "http_timeout_ms", cfg->http_timeout_ms);
+        log_int(&l, "token_cache_ttl", cfg->token_cache_ttl_s);
+        log_end(&l);
+    }
+    return 0;
+}
+
 static int workers_wanted(const trined_config *cfg)
 {
     if (cfg->workers > 0)
@@ -109,6 +174,7 @@ static int run(const trined_config *cfg)
     server *srv = NULL;
     snapshot *snap = NULL;
     workers *pool = NULL;
+    workers *token_pool = NULL;
     bool doneq_ready = false;
 
     if (server_open(cfg, &srv, err, sizeof err) != 0) {
@@ -138,6 +204,14 @@ static int run(const trined_config *cfg)
         startup_failed("cannot start the reload thread");
         goto out;
     }
+    if (tokens_setup(cfg, &ctx.tokens) != 0)
+        goto out;
+    if (ctx.tokens != NULL &&
+        token_workers_start(&ctx, TOKEN_THREADS, &token_pool) != 0) {
+        startup_failed("cannot start the token threads");
+        goto out;
+    }
+    ctx.token_pool = token_pool;
     int nworkers = workers_wanted(cfg);
     if (workers_start(&ctx, nworkers, &pool) != 0) {
         startup_failed("cannot start the worker threads");
@@ -162,15 +236,20 @@ static int run(const trined_config *cfg)
 
 out:
     /* Order: no new work (loop ended), let the workers finish what they
-     * hold, then the writer commits the last rows and releases their
+     * hold, then the token threads (whose transfers and waits give up at
+     * once now), then the writer commits the last rows and releases their
      * replies; only then can the connections and the queues go. */
+    if (ctx.tokens != NULL)
+        token_stop(ctx.tokens);
     workers_stop(pool);
+    workers_stop(token_pool);
     writer_stop(ctx.writer);
     if (srv != NULL)
         server_free(srv, doneq_ready ? &ctx : NULL);
     snapshot_free(snap);
     trine_policy_release(policy);
     consents_free(ctx.grants);
+    token_verifier_free(ctx.tokens);
     if (doneq_ready)
         doneq_destroy(&ctx.done);
     if (status == 0 && log_begin(&l, LOG_INFO, "stopped"))
@@ -201,18 +280,13 @@ int main(int argc, char **argv)
         return rc == CONFIG_EUSAGE ? 2 : 1;
     }
     log_set_level(cfg.log_level);
-    if (cfg.issuer != NULL || cfg.jwks_url != NULL ||
-        cfg.introspection_url != NULL) {
-        /* Refusing is safer than starting a daemon that its operator
-         * believes verifies tokens. */
-        rc = startup_failed(
-            "bearer token verification (--issuer, --jwks-url, "
-            "--introspection-url) is not available in this trined; pass "
-            "validated claims in params.token instead");
+    if (http_global_init() != 0) {
+        rc = startup_failed("cannot initialise libcurl");
         config_free(&cfg);
         return rc;
     }
     rc = run(&cfg);
     config_free(&cfg);
+    http_global_cleanup();
     return rc;
 }

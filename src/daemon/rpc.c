@@ -8,6 +8,8 @@
 #include "daemon/log.h"
 #include "daemon/rpcjson.h"
 #include "daemon/snapshot.h"
+#include "daemon/token.h"
+#include "lib/decision.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -302,9 +304,11 @@ static int rpc_render_result(job *j, const trine_decision *d)
 }
 
 /* Copies the audit row's text columns out of d into j (see job.h), so the
- * writer needs neither the decision nor the policy. Returns 0 or
+ * writer needs neither the decision nor the policy. token is the row's
+ * token column (NULL for a check that carried claims). Returns 0 or
  * TRINE_ENOMEM. */
-static int rpc_copy_row(job *j, const trine_policy *p, const trine_decision *d)
+static int rpc_copy_row(job *j, const trine_policy *p, const trine_decision *d,
+                        const char *token)
 {
     const char *v[JCOL_COUNT] = {
         [JCOL_POLICY_REV] = trine_policy_revision(p),
@@ -318,6 +322,7 @@ static int rpc_copy_row(job *j, const trine_policy *p, const trine_decision *d)
         [JCOL_REASON] = trine_decision_reason(d),
         [JCOL_ARGUMENTS] = trine_decision_arguments(d),
         [JCOL_ARGS_SHA256] = trine_decision_args_hash(d),
+        [JCOL_TOKEN] = token,
     };
     /* The table requires a server and a tool; a check that names neither
      * still gets its row. */
@@ -339,47 +344,21 @@ static int rpc_copy_row(job *j, const trine_policy *p, const trine_decision *d)
     return r->oom ? TRINE_ENOMEM : 0;
 }
 
-/* check: evaluates on the current snapshot and hands the row and the
- * reply (with a placeholder audit id) to the audit writer, which puts the
- * id in once the row is committed. The decision, the policy reference and
- * the parsed request are all dropped here, on the thread that made them. */
-static void rpc_check(daemon_ctx *ctx, job *j, const json_t *params)
+/* Renders decision d (made on p at now_ms) into j and hands the job on to
+ * the audit writer (with a placeholder audit id it puts in once the row is
+ * committed). token is the row's token column, or NULL. Frees d. */
+static void rpc_emit(daemon_ctx *ctx, job *j, const trine_policy *p,
+                     trine_decision *d, int64_t now_ms, const char *token)
 {
-    if (params == NULL) {
-        rpc_fail(j, RPC_INVALID_PARAMS, "params is required");
-        return;
-    }
-    if (json_object_get(params, "token") == NULL &&
-        json_object_get(params, "bearer") != NULL) {
-        rpc_fail(j, RPC_INVALID_PARAMS, RPC_BEARER_MSG);
-        return;
-    }
-    trine_policy *p = snapshot_acquire(ctx->snap);
-    trine_check_opts opts = {.now_ms = log_now_ms(),
-                             .consent = consents_lookup,
-                             .consent_ctx = ctx->grants};
-    trine_decision *d = NULL;
-    char err[512] = "";
-    int rc = trine_check(p, params, &opts, &d, err, sizeof err);
-    if (rc != 0) {
-        trine_policy_release(p);
-        if (rc == TRINE_EREQUEST)
-            rpc_fail(j, RPC_INVALID_PARAMS,
-                     err[0] ? err : "params are invalid");
-        else
-            rpc_fail_code(j, rc);
-        return;
-    }
     int64_t grant = trine_decision_consent_grant(d);
     bool claimed =
         grant >= 0 && trine_decision_consent_mode(d) == TRINE_CONSENT_ALWAYS;
     sb_puts(&j->out, "\"result\":");
     j->prefix_len = j->out.len;
-    rc = rpc_render_result(j, d);
+    int rc = rpc_render_result(j, d);
     if (rc == 0)
-        rc = rpc_copy_row(j, p, d);
+        rc = rpc_copy_row(j, p, d, token);
     trine_decision_free(d);
-    trine_policy_release(p);
     if (rc != 0 || j->out.oom) {
         /* Nothing was decided as far as anyone can see: no row, no
          * result. A single-use grant it claimed stays usable. */
@@ -391,8 +370,250 @@ static void rpc_check(daemon_ctx *ctx, job *j, const json_t *params)
         return;
     }
     j->kind = JOB_CHECK;
-    j->now_ms = opts.now_ms;
+    j->now_ms = now_ms;
     j->claimed = claimed ? grant : -1;
+}
+
+/* Evaluates params on p at now_ms and emits the decision (rpc_emit). */
+static void rpc_evaluate(daemon_ctx *ctx, job *j, const trine_policy *p,
+                         const json_t *params, int64_t now_ms,
+                         const char *token)
+{
+    trine_check_opts opts = {.now_ms = now_ms,
+                             .consent = consents_lookup,
+                             .consent_ctx = ctx->grants};
+    trine_decision *d = NULL;
+    char err[512] = "";
+    int rc = trine_check(p, params, &opts, &d, err, sizeof err);
+    if (rc != 0) {
+        if (rc == TRINE_EREQUEST)
+            rpc_fail(j, RPC_INVALID_PARAMS,
+                     err[0] ? err : "params are invalid");
+        else
+            rpc_fail_code(j, rc);
+        return;
+    }
+    rpc_emit(ctx, j, p, d, now_ms, token);
+}
+
+/* ---- Bearer tokens ----------------------------------------------------- */
+
+/* Finds the block that decides a tool, as the evaluator does: the exact
+ * name, else the server's wildcard. NULL when there is none. */
+static const cpl_tool *rpc_tool_block(const cpl_server *s, const eval_req *r)
+{
+    if (s == NULL)
+        return NULL;
+    const cpl_tool *t = strmap_getn(&s->tools, r->tool, r->tool_len);
+    return t != NULL ? t : s->wildcard;
+}
+
+/* Makes the deny for a bearer token that did not verify: the request's
+ * facts and one reason with the verifier's detail. The tool block is
+ * looked up so that its `redact` paths apply to the audited arguments.
+ * Returns 0 with *out, TRINE_EREQUEST or TRINE_ENOMEM. */
+static int rpc_token_deny(const trine_policy *p, const json_t *params,
+                          const token_result *res, trine_decision **out)
+{
+    eval_req req;
+    int rc = eval_read_request(params, &req, NULL, 0);
+    if (rc != 0)
+        return rc;
+    trine_decision *d = dec_new(p);
+    if (d == NULL)
+        return TRINE_ENOMEM;
+    const cpl_server *srv =
+        strmap_getn(&p->servers, req.server, req.server_len);
+    d->tool_blk = rpc_tool_block(srv, &req);
+    d->server = dec_strndup(d, req.server, req.server_len);
+    d->tool = dec_strndup(d, req.tool, req.tool_len);
+    bool ok = d->server != NULL && d->tool != NULL;
+    if (ok && req.session != NULL) {
+        d->session = dec_strndup(d, req.session, req.session_len);
+        ok = d->session != NULL;
+    }
+    if (req.args != NULL)
+        d->args = json_incref((json_t *)req.args);
+    dec_reason r = {0};
+    r.code = res->reason;
+    r.detail = ok ? dec_strndup(d, res->detail, strlen(res->detail)) : NULL;
+    if (srv != NULL && strcmp(res->reason, "audience_mismatch") == 0) {
+        r.rule_file = srv->file;
+        r.rule_line = srv->line;
+    }
+    if (r.detail == NULL || dec_add_reason(d, &r) == NULL) {
+        trine_decision_free(d);
+        return TRINE_ENOMEM;
+    }
+    d->kind = "deny";
+    d->reason = res->reason;
+    *out = d;
+    return 0;
+}
+
+/* Decides a bearer check from the verifier's verdict: verified claims are
+ * evaluated exactly as a "token" would be; anything else is a deny with
+ * the verifier's reason. The raw token leaves params here. */
+static void rpc_bearer_finish(daemon_ctx *ctx, job *j, const trine_policy *p,
+                              json_t *params, const token_result *res,
+                              int64_t now_ms)
+{
+    strbuf col;
+    sb_init(&col);
+    int rc = token_audit_json(res, &col);
+    /* The request owns the string: overwrite it before jansson frees it,
+     * so the raw token does not linger in freed memory. */
+    const json_t *bearer = json_object_get(params, "bearer");
+    if (json_is_string(bearer))
+        explicit_bzero((char *)json_string_value(bearer),
+                       json_string_length(bearer));
+    json_object_del(params, "bearer");
+    if (rc == 0 && res->claims != NULL) {
+        if (json_object_set(params, "token", res->claims) != 0)
+            rc = TRINE_ENOMEM;
+        else
+            rpc_evaluate(ctx, j, p, params, now_ms, col.data);
+    } else if (rc == 0) {
+        trine_decision *d = NULL;
+        rc = rpc_token_deny(p, params, res, &d);
+        if (rc == 0)
+            rpc_emit(ctx, j, p, d, now_ms, col.data);
+    }
+    sb_free(&col);
+    if (rc != 0)
+        rpc_fail_code(j, rc);
+}
+
+/* Reads the request's fields as the evaluator does (its "token" being a
+ * placeholder until the claims are known) and sets q's audiences: the
+ * server block's, in p. Returns 0 or TRINE_EREQUEST with a message in
+ * err. */
+static int rpc_audiences(const trine_policy *p, const json_t *params,
+                         token_request *q, char *err, size_t errlen)
+{
+    eval_req req;
+    int rc = eval_read_request(params, &req, err, errlen);
+    if (rc != 0)
+        return rc;
+    const cpl_server *s = strmap_getn(&p->servers, req.server, req.server_len);
+    q->audiences = s != NULL ? s->audiences : NULL;
+    q->n_audiences = s != NULL ? s->naudiences : 0;
+    return 0;
+}
+
+/* Reads what a bearer check needs: the token (checked to be a string) and
+ * the request's other fields, checked before anything is verified. Returns
+ * false after failing j. */
+static bool rpc_bearer_read(job *j, const trine_policy *p, json_t *params,
+                            const json_t **bearer, token_request *q)
+{
+    *bearer = json_object_get(params, "bearer");
+    if (json_object_get(params, "token") != NULL) {
+        rpc_fail(j, RPC_INVALID_PARAMS,
+                 "params: give token or bearer, not both");
+        return false;
+    }
+    if (!json_is_string(*bearer)) {
+        rpc_fail(j, RPC_INVALID_PARAMS, "params.bearer must be a string");
+        return false;
+    }
+    if (json_object_set_new(params, "token", json_object()) != 0) {
+        rpc_fail_code(j, TRINE_ENOMEM);
+        return false;
+    }
+    char err[256] = "";
+    if (rpc_audiences(p, params, q, err, sizeof err) != 0) {
+        rpc_fail(j, RPC_INVALID_PARAMS, err[0] ? err : "params are invalid");
+        return false;
+    }
+    return true;
+}
+
+/* Forgets the request line of a bearer check, which holds the raw token:
+ * the buffer is kept for later requests, so it is overwritten now. */
+static void rpc_scrub_line(job *j)
+{
+    if (j->in.data != NULL)
+        explicit_bzero(j->in.data, j->in.len);
+}
+
+/* A check with "bearer": verified here when no network is needed (cached
+ * keys, a cached introspection), else handed to the token threads as
+ * JOB_TOKEN with the request kept in the job. */
+static void rpc_bearer(daemon_ctx *ctx, job *j, json_t *params)
+{
+    if (ctx->tokens == NULL) {
+        rpc_fail(j, RPC_INVALID_PARAMS, RPC_BEARER_MSG);
+        rpc_scrub_line(j);
+        return;
+    }
+    trine_policy *p = snapshot_acquire(ctx->snap);
+    const json_t *bearer;
+    token_request q = {.now_ms = log_now_ms()};
+    if (rpc_bearer_read(j, p, params, &bearer, &q)) {
+        token_result res;
+        int rc = token_check_local(ctx->tokens, json_string_value(bearer),
+                                   json_string_length(bearer), &q, &res);
+        if (rc == TOKEN_NEEDS_NETWORK) {
+            trine_policy_release(p);
+            j->kind = JOB_TOKEN;
+            return;
+        }
+        rpc_bearer_finish(ctx, j, p, params, &res, q.now_ms);
+        token_result_clear(&res);
+    }
+    trine_policy_release(p);
+    rpc_scrub_line(j);
+}
+
+void rpc_handle_token(daemon_ctx *ctx, job *j, http_client *h)
+{
+    json_t *params = (json_t *)j->params;
+    const json_t *bearer = json_object_get(params, "bearer");
+    trine_policy *p = snapshot_acquire(ctx->snap);
+    j->kind = JOB_REPLY;
+    token_request q = {.now_ms = log_now_ms()};
+    if (!json_is_string(bearer) || rpc_audiences(p, params, &q, NULL, 0) != 0) {
+        /* rpc_bearer checked both before handing the job over. */
+        rpc_fail_code(j, TRINE_EINVAL);
+    } else {
+        token_result res;
+        token_check_remote(ctx->tokens, h, json_string_value(bearer),
+                           json_string_length(bearer), &q, &res);
+        rpc_bearer_finish(ctx, j, p, params, &res, q.now_ms);
+        token_result_clear(&res);
+    }
+    trine_policy_release(p);
+    json_decref(j->root);
+    j->root = NULL;
+    j->params = NULL;
+    rpc_scrub_line(j);
+    if (j->out.oom && j->kind == JOB_REPLY) {
+        sb_free(&j->out);
+        sb_puts(&j->out, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":"
+                         "{\"code\":-32603,\"message\":\"out of memory\"}}\n");
+    }
+}
+
+/* check: a request carrying claims ("token") is evaluated on the current
+ * snapshot and handed to the audit writer (rpc_emit); one carrying a
+ * "bearer" token is verified first. The decision, the policy reference and
+ * the parsed request are all dropped on the thread that made them. */
+static void rpc_check(daemon_ctx *ctx, job *j, const json_t *params)
+{
+    if (params == NULL) {
+        rpc_fail(j, RPC_INVALID_PARAMS, "params is required");
+        return;
+    }
+    if (json_object_get(params, "bearer") != NULL) {
+        /* The request object is this job's own: adding the claims to it
+         * is safe. */
+        rpc_bearer(ctx, j, (json_t *)params);
+        return;
+    }
+    trine_policy *p = snapshot_acquire(ctx->snap);
+    rpc_evaluate(ctx, j, p, params, log_now_ms(), NULL);
+    trine_policy_release(p);
 }
 
 static void rpc_policy_status(daemon_ctx *ctx, job *j)
@@ -528,6 +749,12 @@ void rpc_handle(daemon_ctx *ctx, job *j)
     const json_t *params = req.params;
     if (strcmp(m, "check") == 0) {
         rpc_check(ctx, j, params);
+        if (j->kind == JOB_TOKEN) {
+            /* The token thread reads the request from the job. */
+            j->root = req.root;
+            j->params = params;
+            req.root = NULL;
+        }
     } else if (strcmp(m, "ping") == 0) {
         sb_puts(&j->out, "\"result\":{\"pong\":true}}\n");
     } else if (strcmp(m, "policy.status") == 0) {

@@ -7,6 +7,7 @@
 #define TRINED_RPC_H
 
 #include "daemon/daemon.h"
+#include "daemon/http.h"
 #include "daemon/job.h"
 #include "lib/util.h"
 
@@ -25,7 +26,8 @@ enum {
 /* The deepest nesting of arrays and objects a request may have. */
 #define RPC_MAX_DEPTH 64
 
-/* The message of a -32602 for a check carrying "bearer" but no "token". */
+/* The message of a -32602 for a check carrying "bearer" when no verifier is
+ * configured (no --jwks-url, no --introspection-url). */
 #define RPC_BEARER_MSG                                                         \
     "params.bearer: bearer verification is not configured on this daemon; "    \
     "pass validated claims in params.token"
@@ -69,7 +71,15 @@ void rpc_write_error(strbuf *out, const json_t *id, int code, const char *msg);
 /* Answers j->in on a worker thread. Either j->out then holds the whole
  * reply (j->kind JOB_REPLY), or the job is made ready for the audit writer:
  * JOB_CHECK (with its decision, policy reference and the reply up to the
- * result), JOB_GRANT or JOB_REVOKE (with the parsed request). */
+ * result), JOB_GRANT or JOB_REVOKE (with the parsed request), or, for a
+ * bearer check that needs the network, for the token threads: JOB_TOKEN
+ * (with the parsed request). */
 void rpc_handle(daemon_ctx *ctx, job *j);
+
+/* Finishes a JOB_TOKEN check on a token thread: verifies its bearer token
+ * through h (fetching keys or introspecting as needed), then evaluates and
+ * renders it as rpc_handle does. The job leaves as JOB_CHECK or JOB_REPLY,
+ * its request freed and its request line overwritten. */
+void rpc_handle_token(daemon_ctx *ctx, job *j, http_client *h);
 
 #endif /* TRINED_RPC_H */

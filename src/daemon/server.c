@@ -31,6 +31,7 @@ enum {
     TAG_INOTIFY,
     TAG_TIMER,
     TAG_DONE,
+    TAG_TICK,
     TAG_LAST = 16
 };
 
@@ -50,6 +51,9 @@ enum {
  * closing a socket with unread input would reset it, and the peer could
  * lose the last reply, or fail a send it made just before. */
 #define SERVER_LINGER_MS 2000
+/* The period of the housekeeping tick: idle connections, and the summary
+ * of refused connections (logged at most once per period). */
+#define SERVER_TICK_MS 1000
 
 struct server {
     const trined_config *cfg;
@@ -58,6 +62,8 @@ struct server {
     int sigfd;
     int inofd;
     int tfd;
+    int tickfd;     /* timerfd: the housekeeping tick */
+    int reserve_fd; /* kept to accept (and close) when out of fds */
     bool activated; /* systemd's socket: not ours to remove */
     bool created;   /* we made the socket file and remove it */
     bool accept_paused;
@@ -65,8 +71,11 @@ struct server {
     conn *conns; /* open connections, and closed ones whose jobs
                     are still in flight */
     size_t nconns;
-    size_t nlinger; /* connections lingering */
-    conn *dirty;    /* connections to look at after this wake-up */
+    size_t nopen;           /* connections whose socket is open */
+    size_t nlinger;         /* connections lingering */
+    listen_shed_count shed; /* connections closed at once */
+    int64_t now_ms;         /* monotonic time of this wake-up */
+    conn *dirty;            /* connections to look at after this wake-up */
     jobpool pool;
     jobq batch; /* new lines of this wake-up, for the workers */
     uint64_t next_id;
@@ -127,7 +136,7 @@ int server_open(const trined_config *cfg, server **out, char *err,
         return TRINE_ENOMEM;
     }
     s->cfg = cfg;
-    s->lfd = s->sigfd = s->inofd = s->tfd = -1;
+    s->lfd = s->sigfd = s->inofd = s->tfd = s->tickfd = -1;
     s->pool.max = SERVER_POOL_MAX;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0) {
@@ -147,16 +156,33 @@ int server_open(const trined_config *cfg, server **out, char *err,
     sigaddset(&mask, SIGHUP);
     s->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (s->sigfd < 0 || s->tfd < 0) {
+    s->tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->sigfd < 0 || s->tfd < 0 || s->tickfd < 0) {
         snprintf(err, errlen, "signalfd/timerfd: %s", strerror(errno));
+        goto fail;
+    }
+    struct timespec tick = {.tv_sec = SERVER_TICK_MS / 1000,
+                            .tv_nsec = (SERVER_TICK_MS % 1000) * 1000000L};
+    struct itimerspec its = {.it_interval = tick, .it_value = tick};
+    if (timerfd_settime(s->tickfd, 0, &its, NULL) != 0) {
+        snprintf(err, errlen, "timerfd_settime: %s", strerror(errno));
         goto fail;
     }
     if (server_watch(s, s->lfd, TAG_LISTEN, EPOLLIN) != 0 ||
         server_watch(s, s->sigfd, TAG_SIGNAL, EPOLLIN) != 0 ||
-        server_watch(s, s->tfd, TAG_TIMER, EPOLLIN) != 0) {
+        server_watch(s, s->tfd, TAG_TIMER, EPOLLIN) != 0 ||
+        server_watch(s, s->tickfd, TAG_TICK, EPOLLIN) != 0) {
         snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
         goto fail;
     }
+    /* A descriptor held back, so that a client past the descriptor limit
+     * is still accepted and told (by EOF) that it is not served. */
+    s->reserve_fd = listen_reserve_open();
+    if (s->reserve_fd < 0) {
+        snprintf(err, errlen, "cannot open /dev/null: %s", strerror(errno));
+        goto fail;
+    }
+    listen_fit_nofile((size_t)cfg->max_connections);
 
     /* Watching the policy directory is a convenience (SIGHUP always
      * works), so failing to is only a warning. */
@@ -182,6 +208,10 @@ fail:
         close(s->sigfd);
     if (s->tfd >= 0)
         close(s->tfd);
+    if (s->tickfd >= 0)
+        close(s->tickfd);
+    if (s->reserve_fd >= 0)
+        close(s->reserve_fd);
     close(s->epfd);
     free(s);
     return TRINE_EIO;
@@ -212,6 +242,9 @@ static conn *server_add_conn(server *s, int fd, const struct ucred *cr,
         return NULL;
     }
     c->events = events;
+    conn_set_limits(c, s->cfg->max_pending_bytes,
+                    (size_t)s->cfg->max_pending_replies);
+    c->active_ms = s->now_ms;
     c->uid = cr->uid;
     c->gid = cr->gid;
     c->pid = cr->pid;
@@ -220,6 +253,7 @@ static conn *server_add_conn(server *s, int fd, const struct ucred *cr,
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    s->nopen++;
     return c;
 }
 
@@ -255,21 +289,44 @@ static void server_pause_accept(server *s)
     s->accept_resume_ms = server_mono_ms() + SERVER_ACCEPT_PAUSE_MS;
 }
 
+/* Logs the connections closed at once, at most once per tick unless
+ * force. */
+static void server_log_shed(server *s, bool force)
+{
+    listen_log_shed(&s->shed, s->now_ms, SERVER_TICK_MS, force, s->nopen,
+                    s->cfg->max_connections);
+}
+
+static void server_shed(server *s, listen_shed_reason why)
+{
+    s->shed.n[why]++;
+    server_log_shed(s, false);
+}
+
 static void server_accept(server *s)
 {
     for (;;) {
-        int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = listen_accept(s->lfd, &s->reserve_fd);
+        if (fd == LISTEN_SHED) {
+            server_shed(s, LISTEN_SHED_NOFD);
+            continue;
+        }
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-                continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
-            /* Out of descriptors or memory: stop accepting for a moment
-             * instead of spinning on a listening socket that stays
-             * readable. */
+            /* Out of descriptors with no reserve, or out of memory: stop
+             * accepting for a moment instead of spinning on a listening
+             * socket that stays readable. */
             server_log_errno(LOG_ERROR, "accept_failed", "accept");
             server_pause_accept(s);
             return;
+        }
+        /* Over the limit, the peer is closed at once: it sees EOF rather
+         * than hang in the backlog, and costs no memory. */
+        if (s->nopen >= (size_t)s->cfg->max_connections) {
+            listen_shed(fd);
+            server_shed(s, LISTEN_SHED_LIMIT);
+            continue;
         }
         struct ucred cr;
         socklen_t len = sizeof cr;
@@ -324,6 +381,7 @@ static void server_conn_event(server *s, conn *c, uint32_t ev)
 {
     if (c->closing)
         return;
+    c->active_ms = s->now_ms;
     if (c->lingering) {
         if (server_discard(c) || (ev & (EPOLLHUP | EPOLLERR)))
             c->closing = true;
@@ -397,6 +455,7 @@ static void server_close_fd(server *s, conn *c, bool orderly)
     }
     close(c->fd);
     c->fd = -1;
+    s->nopen--;
     framer_free(&c->in);
     sb_free(&c->out);
     c->out_off = 0;
@@ -417,6 +476,7 @@ static void server_process_dirty(server *s)
         s->dirty = c->dirty_next;
         c->dirty = false;
         c->dirty_next = NULL;
+        c->active_ms = s->now_ms;
 
         size_t before = c->njobs;
         conn_collect(c, &s->pool);
@@ -468,6 +528,44 @@ static void server_sweep_lingering(server *s, int64_t now)
             server_mark_dirty(s, c);
         }
     }
+}
+
+/* Ends the connections that were idle for the idle timeout: each gets EOF
+ * (after a -32700 for a partial line it holds), through the orderly close
+ * of server_process_dirty. */
+static void server_sweep_idle(server *s)
+{
+    int timeout = s->cfg->idle_timeout;
+    if (timeout <= 0 || s->stopping)
+        return;
+    int64_t limit_ms = (int64_t)timeout * 1000;
+    for (conn *c = s->conns; c != NULL; c = c->next) {
+        if (c->fd < 0 || !conn_is_idle(c) ||
+            s->now_ms - c->active_ms < limit_ms)
+            continue;
+        logline l;
+        if (log_begin(&l, LOG_DEBUG, "conn_idle")) {
+            log_uint(&l, "conn", c->id);
+            log_int(&l, "idle_ms", s->now_ms - c->active_ms);
+            log_uint(&l, "partial_bytes", framer_pending(&c->in));
+            log_end(&l);
+        }
+        size_t before = c->njobs;
+        if (conn_end_idle(c, &s->pool, (unsigned)timeout) != 0)
+            c->closing = true;
+        s->inflight += c->njobs - before;
+        server_mark_dirty(s, c);
+    }
+}
+
+static void server_tick(server *s)
+{
+    uint64_t expirations;
+    if (read(s->tickfd, &expirations, sizeof expirations) !=
+        (ssize_t)sizeof expirations)
+        return;
+    server_sweep_idle(s);
+    server_log_shed(s, false);
 }
 
 static void server_begin_stop(server *s, const char *why)
@@ -612,6 +710,7 @@ int server_run(server *s, daemon_ctx *ctx, workers *w, snapshot *snap)
             server_log_errno(LOG_ERROR, "loop_failed", "epoll_wait");
             return TRINE_EIO;
         }
+        s->now_ms = server_mono_ms();
         for (int i = 0; i < n; i++) {
             uint64_t tag = evs[i].data.u64;
             if (tag >= TAG_LAST) {
@@ -635,6 +734,9 @@ int server_run(server *s, daemon_ctx *ctx, workers *w, snapshot *snap)
             case TAG_DONE:
                 server_done(s, ctx);
                 break;
+            case TAG_TICK:
+                server_tick(s);
+                break;
             default:
                 break;
             }
@@ -649,6 +751,8 @@ int server_run(server *s, daemon_ctx *ctx, workers *w, snapshot *snap)
         workers_submit(w, &s->batch);
 
         if (s->accept_paused && !s->stopping && now >= s->accept_resume_ms) {
+            if (s->reserve_fd < 0)
+                s->reserve_fd = listen_reserve_open();
             if (server_watch(s, s->lfd, TAG_LISTEN, EPOLLIN) == 0)
                 s->accept_paused = false;
             else
@@ -710,6 +814,12 @@ void server_free(server *s, daemon_ctx *ctx)
         close(s->inofd);
     if (s->tfd >= 0)
         close(s->tfd);
+    if (s->tickfd >= 0)
+        close(s->tickfd);
+    if (s->reserve_fd >= 0)
+        close(s->reserve_fd);
+    s->now_ms = server_mono_ms();
+    server_log_shed(s, true);
     close(s->epfd);
     free(s);
 }

@@ -22,6 +22,10 @@ struct snapshot {
     bool stop;
     bool started;
     pthread_t thread;
+
+    pthread_mutex_t hmu; /* guards the hook, and is held while it runs */
+    snapshot_hook_fn hook;
+    void *hook_ctx;
 };
 
 int snapshot_new(trine_policy *p, const char *dir, snapshot **out)
@@ -36,6 +40,7 @@ int snapshot_new(trine_policy *p, const char *dir, snapshot **out)
     }
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->rmu, NULL);
+    pthread_mutex_init(&s->hmu, NULL);
     pthread_cond_init(&s->rcond, NULL);
     s->cur = p;
     *out = s;
@@ -56,6 +61,7 @@ void snapshot_free(snapshot *s)
     trine_policy_release(s->cur);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->rmu);
+    pthread_mutex_destroy(&s->hmu);
     pthread_cond_destroy(&s->rcond);
     free(s->dir);
     free(s);
@@ -163,10 +169,22 @@ static void *snapshot_thread(void *arg)
         s->pending = false;
         pthread_mutex_unlock(&s->rmu);
         snapshot_reload(s);
+        pthread_mutex_lock(&s->hmu);
+        if (s->hook != NULL)
+            s->hook(s->hook_ctx);
+        pthread_mutex_unlock(&s->hmu);
         pthread_mutex_lock(&s->rmu);
     }
     pthread_mutex_unlock(&s->rmu);
     return NULL;
+}
+
+void snapshot_set_hook(snapshot *s, snapshot_hook_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&s->hmu);
+    s->hook = fn;
+    s->hook_ctx = ctx;
+    pthread_mutex_unlock(&s->hmu);
 }
 
 int snapshot_start_reloader(snapshot *s)

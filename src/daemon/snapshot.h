@@ -37,6 +37,16 @@ void snapshot_swap(snapshot *s, trine_policy *p);
  * swapped or unchanged, or the load's negative code. */
 int snapshot_reload(snapshot *s);
 
+/* A function the reload thread calls after each reload (SIGHUP, or a
+ * policy file change), whether the policy loaded or not: the audit writer
+ * re-reads its settings there. */
+typedef void (*snapshot_hook_fn)(void *ctx);
+
+/* Installs fn (NULL: none) to be called with ctx after each reload. When
+ * it returns, a call to the previous hook is no longer running, so its ctx
+ * may be freed. */
+void snapshot_set_hook(snapshot *s, snapshot_hook_fn fn, void *ctx);
+
 /* Starts the reload thread. Returns 0 or TRINE_EIO. */
 int snapshot_start_reloader(snapshot *s);
 

@@ -3,7 +3,9 @@
  */
 #include "daemon/workers.h"
 
+#include "daemon/log.h"
 #include "daemon/rpc.h"
+#include "daemon/token.h"
 #include "daemon/writer.h"
 
 #include <pthread.h>
@@ -15,6 +17,8 @@
 
 struct workers {
     daemon_ctx *ctx;
+    bool token;     /* a pool of token threads (token_workers_start) */
+    atomic_int seq; /* numbers the threads as they start */
     pthread_mutex_t mu;
     pthread_cond_t cond;
     jobq queue;
@@ -24,10 +28,87 @@ struct workers {
     pthread_t *threads;
 };
 
+/* Where a finished job goes next: replies to the event loop, checks to
+ * the audit writer, bearer checks that need the network to the token
+ * threads (or, when there are none, finished here without a client). */
+typedef struct hand_on {
+    jobq replies;
+    jobq audited;
+    jobq token;
+} hand_on;
+
+static void workers_sort(daemon_ctx *ctx, hand_on *h, job *j)
+{
+    if (j->kind == JOB_TOKEN && ctx->token_pool == NULL)
+        rpc_handle_token(ctx, j, NULL);
+    if (j->kind == JOB_REPLY)
+        jobq_push(&h->replies, j);
+    else if (j->kind == JOB_TOKEN)
+        jobq_push(&h->token, j);
+    else
+        jobq_push(&h->audited, j);
+}
+
+/* Sends the sorted jobs on. finished is how many lines left evaluation
+ * (see daemon.h). */
+static void workers_send(daemon_ctx *ctx, hand_on *h, size_t finished)
+{
+    doneq_push(&ctx->done, &h->replies);
+    if (h->token.head != NULL)
+        workers_submit(ctx->token_pool, &h->token);
+    writer_submit(ctx->writer, &h->audited, finished);
+}
+
+/* A token thread: one job at a time, each with this thread's HTTP client.
+ * The first thread to start fetches the issuer's key set, so the first
+ * JWT need not wait for it. */
+static void *workers_token_main(workers *w)
+{
+    daemon_ctx *ctx = w->ctx;
+    const trined_config *cfg = ctx->cfg;
+    http_client *h = NULL;
+    int connect_ms = cfg->http_timeout_ms < HTTP_CONNECT_TIMEOUT_MS
+                         ? cfg->http_timeout_ms
+                         : HTTP_CONNECT_TIMEOUT_MS;
+    if (http_client_new(cfg->http_timeout_ms, connect_ms,
+                        token_stop_flag(ctx->tokens), &h) != 0) {
+        logline l;
+        if (log_begin(&l, LOG_ERROR, "token_thread_failed")) {
+            log_str(&l, "error", "out of memory");
+            log_end(&l);
+        }
+    }
+    if (h != NULL && atomic_fetch_add(&w->seq, 1) == 0)
+        token_prefetch(ctx->tokens, h, log_now_ms());
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->queue.head == NULL && !w->stop)
+            pthread_cond_wait(&w->cond, &w->mu);
+        if (w->queue.head == NULL)
+            break;
+        job *j = jobq_pop(&w->queue);
+        if (w->queue.head != NULL)
+            pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->mu);
+        /* Without a client every transfer fails, and the check is
+         * denied as the server being unreachable. */
+        rpc_handle_token(ctx, j, h);
+        hand_on out = {0};
+        workers_sort(ctx, &out, j);
+        workers_send(ctx, &out, 0);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    http_client_free(h);
+    return NULL;
+}
+
 static void *workers_main(void *arg)
 {
     workers *w = arg;
     daemon_ctx *ctx = w->ctx;
+    if (w->token)
+        return workers_token_main(w);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (w->queue.head == NULL && !w->stop)
@@ -47,15 +128,13 @@ static void *workers_main(void *arg)
             pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->mu);
 
-        jobq replies = {0};
-        jobq audited = {0};
+        hand_on out = {0};
         size_t count = mine.len;
         for (job *j = jobq_pop(&mine); j != NULL; j = jobq_pop(&mine)) {
             rpc_handle(ctx, j);
-            jobq_push(j->kind == JOB_REPLY ? &replies : &audited, j);
+            workers_sort(ctx, &out, j);
         }
-        doneq_push(&ctx->done, &replies);
-        writer_submit(ctx->writer, &audited, count);
+        workers_send(ctx, &out, count);
 
         pthread_mutex_lock(&w->mu);
     }
@@ -63,11 +142,14 @@ static void *workers_main(void *arg)
     return NULL;
 }
 
-int workers_start(daemon_ctx *ctx, int n, workers **out)
+/* Starts n threads of either kind. */
+static int workers_start_pool(daemon_ctx *ctx, int n, bool token, workers **out)
 {
     workers *w = calloc(1, sizeof *w);
     if (w == NULL)
         return TRINE_ENOMEM;
+    w->token = token;
+    atomic_init(&w->seq, 0);
     w->threads = calloc((size_t)n, sizeof *w->threads);
     if (w->threads == NULL) {
         free(w);
@@ -86,6 +168,16 @@ int workers_start(daemon_ctx *ctx, int n, workers **out)
     }
     *out = w;
     return 0;
+}
+
+int workers_start(daemon_ctx *ctx, int n, workers **out)
+{
+    return workers_start_pool(ctx, n, false, out);
+}
+
+int token_workers_start(daemon_ctx *ctx, int n, workers **out)
+{
+    return workers_start_pool(ctx, n, true, out);
 }
 
 void workers_submit(workers *w, jobq *batch)

@@ -18,8 +18,15 @@ typedef struct workers workers;
  * TRINE_EIO (a thread could not start). */
 int workers_start(daemon_ctx *ctx, int n, workers **out);
 
+/* Starts n token threads over ctx (ctx->tokens must be set): a pool like
+ * the workers' whose threads take JOB_TOKEN jobs one at a time, each thread
+ * with its own HTTP client (http.h), verify their bearer tokens
+ * (rpc_handle_token) and hand them on as the workers do. Returns as
+ * workers_start; stop them with workers_stop. */
+int token_workers_start(daemon_ctx *ctx, int n, workers **out);
+
 /* Queues every job of batch (which becomes empty) with one lock and one
- * wake-up. Event loop thread. */
+ * wake-up. Event loop thread (workers), or any thread (token threads). */
 void workers_submit(workers *w, jobq *batch);
 
 /* Lets the workers finish every queued job, then joins and frees them.

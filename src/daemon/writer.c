@@ -1,8 +1,9 @@
 /*
  * writer.c - the audit writer: group commit, fail-closed replies, and the
- * consent operations that touch the store (see writer.h).
+ * consent operations that touch the store (see writer.h). Opening the log
+ * and keeping it sane is in writer_store.c.
  */
-#include "daemon/writer.h"
+#include "daemon/writer_int.h"
 
 #include "daemon/checkpoint.h"
 #include "daemon/consents.h"
@@ -13,44 +14,19 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-struct writer {
-    daemon_ctx *ctx;
-    store *st; /* NULL after a failure, until reopened */
-    store_opts opts;
-    checkpointer *ckpt; /* NULL: SQLite checkpoints inside commits */
-    pthread_mutex_t mu;
-    pthread_cond_t cond; /* CLOCK_MONOTONIC; wakes a gathering writer */
-    jobq pending;
-    size_t pending_checks;
-    bool busy;      /* a worker is writing (and owns st) */
-    bool gathering; /* it waits in writer_gather */
-    bool failing;   /* the last batch could not be written */
-    /* Totals for the log line at stop. */
-    uint64_t commits;
-    uint64_t rows;
-    uint64_t failed_rows;
-    int64_t commit_us;      /* time spent appending and committing */
-    int64_t last_commit_ms; /* monotonic end of the last batch */
-};
+#include <unistd.h>
 
 static int64_t writer_mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t writer_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Appends msg as a JSON string, with every byte that is not valid UTF-8
@@ -77,15 +53,6 @@ static void writer_json_msg(strbuf *out, const char *msg)
     }
     sb_json_str(out, copy, n);
     free(copy);
-}
-
-/* Opens the store if it is closed. Returns 0, or a negative code with a
- * message in err. */
-static int writer_open(writer *w, char *err, size_t errlen)
-{
-    if (w->st != NULL)
-        return 0;
-    return store_open(w->ctx->cfg->audit, &w->opts, &w->st, err, errlen);
 }
 
 /* Writes the result of a check that could not be audited. */
@@ -128,7 +95,7 @@ static int writer_detail(job *j, int64_t id)
  * Returns 0, or a negative code with the reason in err. */
 static int writer_commit_rows(writer *w, jobq *batch, char *err, size_t errlen)
 {
-    int rc = writer_open(w, err, errlen);
+    int rc = writer_ready(w, err, errlen);
     if (rc != 0)
         return rc;
     rc = audit_begin(w->st);
@@ -154,6 +121,7 @@ static int writer_commit_rows(writer *w, jobq *batch, char *err, size_t errlen)
             .arguments = job_col_text(j, JCOL_ARGUMENTS),
             .detail = j->out.data + j->prefix_len,
             .args_sha256 = job_col_text(j, JCOL_ARGS_SHA256),
+            .token = job_col_text(j, JCOL_TOKEN),
         };
         rc = audit_append(w->st, &row);
         if (rc != 0)
@@ -176,22 +144,69 @@ static int writer_commit_rows(writer *w, jobq *batch, char *err, size_t errlen)
     rc = audit_commit(w->st);
     if (rc != 0)
         goto fail;
+    /* writer_ready found the files in place before the transaction; they
+     * must still be there once it is committed: a file deleted between
+     * that check and the commit took these rows with it, so they are
+     * answered as unwritten. A deletion after this check removes rows that
+     * were in the log when their replies left, as any later one would. */
+    rc = writer_still_there(w, err, errlen);
+    if (rc != 0)
+        return rc;
+    w->last_id = audit_next_id(w->st) - 1;
     return 0;
 fail:
     snprintf(err, errlen, "%s",
              rc == TRINE_ENOMEM ? "out of memory" : store_errmsg(w->st));
     audit_rollback(w->st);
     /* Start from a fresh connection next time: whatever broke (a full
-     * disk, a replaced file, a lock) is then seen anew. */
+     * disk, a lock) is then seen anew. */
     store_close(w->st);
     w->st = NULL;
     return rc;
+}
+
+/* Takes out of batch the checks that a consent grant of a deleted or
+ * replaced log may have allowed (evaluated before the consent cache was
+ * emptied, within the same millisecond at the latest), and answers them
+ * audit_unavailable. Their claims are not released: they name grants of
+ * the old file, and ids are given out anew. */
+static void writer_fence(writer *w, jobq *batch, jobq *fenced)
+{
+    if (w->fence_until_ms == 0 || writer_mono_ms() >= w->fence_until_ms) {
+        w->fence_until_ms = 0;
+        return;
+    }
+    trine_policy *p = snapshot_acquire(w->ctx->snap);
+    jobq keep = {0};
+    for (job *j = jobq_pop(batch); j != NULL; j = jobq_pop(batch)) {
+        if (j->now_ms > w->fence_wall_ms || !writer_may_rest_on_grant(p, j)) {
+            jobq_push(&keep, j);
+            continue;
+        }
+        writer_unavailable(j, "audit log replaced while this check was"
+                              " evaluated");
+        if (j->out.oom) {
+            sb_free(&j->out);
+            rpc_write_error(&j->out, NULL, RPC_INTERNAL_ERROR, "out of memory");
+        }
+        j->kind = JOB_REPLY;
+        jobq_push(fenced, j);
+    }
+    trine_policy_release(p);
+    *batch = keep;
 }
 
 /* Audits one batch of checks and sends their replies. */
 static void writer_checks(writer *w, jobq *batch)
 {
     char err[512] = "";
+    jobq fenced = {0};
+    writer_fence(w, batch, &fenced);
+    w->failed_rows += fenced.len;
+    if (batch->head == NULL) {
+        doneq_push(&w->ctx->done, &fenced);
+        return;
+    }
     int64_t t0 = writer_mono_us();
     int rc = writer_commit_rows(w, batch, err, sizeof err);
     int64_t t1 = writer_mono_us();
@@ -236,9 +251,14 @@ static void writer_checks(writer *w, jobq *batch)
             log_end(&l);
         }
     }
+    jobq_append(batch, &fenced);
     doneq_push(&ctx->done, batch);
     if (rc == 0 && w->ckpt != NULL)
         checkpoint_after_commit(w->ckpt, w->st);
+    /* Once the replies are out: the old files go, and the next batch
+     * opens the log at the path. */
+    if (w->moved)
+        writer_drop_old(w, store_errmsg(w->st));
 }
 
 /* Fails a consent operation with -32603 naming the store's trouble. */
@@ -248,10 +268,7 @@ static void writer_op_unavailable(writer *w, job *j, const char *why)
     snprintf(msg, sizeof msg, "audit log unavailable: %s", why);
     j->out.len = j->head_len;
     rpc_write_error_tail(&j->out, RPC_INTERNAL_ERROR, msg);
-    if (w->st != NULL) {
-        store_close(w->st);
-        w->st = NULL;
-    }
+    writer_after_failure(w);
 }
 
 static void writer_op_invalid(job *j, const char *msg)
@@ -301,7 +318,7 @@ static int writer_grant_source(writer *w, int64_t audit_id, grant_src *g,
                                char *msg, size_t msglen)
 {
     char err[512];
-    if (writer_open(w, err, sizeof err) != 0) {
+    if (writer_ready(w, err, sizeof err) != 0) {
         snprintf(msg, msglen, "audit log unavailable: %s", err);
         return RPC_INTERNAL_ERROR;
     }
@@ -331,6 +348,15 @@ static int writer_grant_source(writer *w, int64_t audit_id, grant_src *g,
     if (rc == 0) {
         snprintf(msg, msglen, "params.audit_id: no decision with id %" PRId64,
                  audit_id);
+        return RPC_INVALID_PARAMS;
+    }
+    if (audit_id <= w->ambiguous_max_id &&
+        writer_mono_ms() < w->ambiguous_until_ms) {
+        snprintf(msg, msglen,
+                 "params.audit_id: decision %" PRId64
+                 " may be a decision of the audit log that was replaced"
+                 " (its ids ran to %" PRId64 "); check again",
+                 audit_id, w->ambiguous_max_id);
         return RPC_INVALID_PARAMS;
     }
     if (strcmp(row.decision, "consent_required") != 0) {
@@ -410,10 +436,8 @@ static void writer_grant(writer *w, job *j)
     int code = writer_grant_source(w, audit_id, &g, msg, sizeof msg);
     if (code != 0) {
         rpc_write_error_tail(&j->out, code, msg);
-        if (code == RPC_INTERNAL_ERROR && w->st != NULL) {
-            store_close(w->st);
-            w->st = NULL;
-        }
+        if (code == RPC_INTERNAL_ERROR && (w->st != NULL || w->moved))
+            writer_after_failure(w);
         grant_src_free(&g);
         return;
     }
@@ -435,7 +459,11 @@ static void writer_grant(writer *w, job *j)
         .decision_id = audit_id,
     };
     int rc = consent_insert(w->st, &c);
-    if (rc == TRINE_EINVAL) {
+    char err[512];
+    if (rc == 0 && writer_still_there(w, err, sizeof err) != 0) {
+        /* The grant went into a file no one reads: it was not made. */
+        writer_op_unavailable(w, j, err);
+    } else if (rc == TRINE_EINVAL) {
         snprintf(msg, sizeof msg,
                  "params.audit_id: decision %" PRId64 " cannot be granted: %s",
                  audit_id, store_errmsg(w->st));
@@ -478,7 +506,7 @@ static void writer_revoke(writer *w, job *j)
     const char *tool = writer_param(j, "tool");
     consents_revoke(w->ctx->grants, id, user, agent, server, tool);
     char err[512];
-    if (writer_open(w, err, sizeof err) != 0) {
+    if (writer_ready(w, err, sizeof err) != 0) {
         writer_op_unavailable(w, j, err);
         return;
     }
@@ -487,6 +515,10 @@ static void writer_revoke(writer *w, job *j)
                             &count);
     if (rc != 0) {
         writer_op_unavailable(w, j, store_errmsg(w->st));
+        return;
+    }
+    if (writer_still_there(w, err, sizeof err) != 0) {
+        writer_op_unavailable(w, j, err);
         return;
     }
     sb_printf(&j->out, "\"result\":{\"revoked\":%" PRId64 "}}\n", count);
@@ -568,6 +600,8 @@ int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen)
     if (w == NULL)
         return TRINE_ENOMEM;
     w->ctx = ctx;
+    w->pin_fd = -1;
+    atomic_init(&w->max_bytes, (int64_t)cfg->audit_max_size);
     w->opts.sync_normal = cfg->audit_sync_normal;
     w->opts.busy_timeout_ms =
         cfg->audit_busy_timeout_ms > 0 ? cfg->audit_busy_timeout_ms : -1;
@@ -588,6 +622,8 @@ int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen)
     if (rc != 0) {
         checkpoint_stop(w->ckpt);
         store_close(w->st);
+        if (w->pin_fd >= 0)
+            close(w->pin_fd);
         free(w);
         return rc;
     }
@@ -597,6 +633,8 @@ int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen)
     pthread_cond_init(&w->cond, &attr);
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&w->mu, NULL);
+    if (ctx->snap != NULL)
+        snapshot_set_hook(ctx->snap, writer_reload_settings, w);
     *out = w;
     return 0;
 }
@@ -646,11 +684,17 @@ void writer_stop(writer *w)
         log_int(&l, "commit_ms", w->commit_us / 1000);
         log_end(&l);
     }
+    /* The reload thread may still run: it must not call into a freed
+     * writer. This waits for a call in progress. */
+    if (w->ctx->snap != NULL)
+        snapshot_set_hook(w->ctx->snap, NULL, NULL);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->mu);
     /* The checkpoint connection closes first: the writer's, the last one,
      * then checkpoints what is left and removes the WAL. */
     checkpoint_stop(w->ckpt);
     store_close(w->st);
+    if (w->pin_fd >= 0)
+        close(w->pin_fd);
     free(w);
 }

@@ -50,6 +50,10 @@ static void audit_canonical(strbuf *b, const audit_row *row)
     canon_text(b, ",\"reason\":", row->reason);
     canon_text(b, ",\"server\":", row->server);
     canon_text(b, ",\"session\":", row->session);
+    /* Only a row with a token has the key: rows from before the column,
+     * and checks with claims, hash exactly as they always did. */
+    if (row->token != NULL)
+        canon_text(b, ",\"token\":", row->token);
     canon_text(b, ",\"tool\":", row->tool);
     canon_int(b, ",\"ts_ms\":", row->ts_ms);
     canon_text(b, ",\"user\":", row->user);
@@ -116,6 +120,7 @@ void audit_row_from_stmt(sqlite3_stmt *st, audit_row *row)
         if (h != NULL && n > 0)
             memcpy(hashes[i], h, n < 32 ? (size_t)n : 32);
     }
+    row->token = store_col_text(st, 16);
 }
 
 int64_t audit_next_id(store *s)
@@ -221,6 +226,8 @@ static int audit_bind_row(sqlite3_stmt *st, const audit_row *row)
         rc = sqlite3_bind_blob(st, 15, row->prev_hash, 32, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_blob(st, 16, row->hash, 32, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = store_bind_text(st, 17, row->token);
     return rc;
 }
 
@@ -295,6 +302,7 @@ int audit_get(store *s, int64_t id, audit_row *out)
         &out->policy_rev, &out->server,    &out->tool,    &out->user,
         &out->agent,      &out->chain,     &out->session, &out->decision,
         &out->reason,     &out->arguments, &out->detail,  &out->args_sha256,
+        &out->token,
     };
     int err = store_keep_strings(s, ptrs, sizeof ptrs / sizeof ptrs[0]);
     sqlite3_reset(st);
@@ -376,7 +384,9 @@ int audit_query(store *s, const audit_filter *f, audit_row_fn fn, void *ctx)
     bool limited = f != NULL && f->limit > 0;
     if (limited)
         sb_puts(&sql, "SELECT * FROM (");
-    sb_puts(&sql, "SELECT " AUDIT_COLUMNS " FROM decisions");
+    sb_puts(&sql, "SELECT ");
+    sb_puts(&sql, store_audit_columns(s));
+    sb_puts(&sql, " FROM decisions");
     audit_where(&sql, f);
     if (limited)
         sb_puts(&sql, " ORDER BY id DESC LIMIT ?7) ORDER BY id");

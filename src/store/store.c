@@ -17,7 +17,10 @@
 
 /* DESIGN §4, plus args_sha256 in both tables: the hex SHA-256 of the
  * canonical JSON of the request's unredacted arguments, which binds a
- * single-use `always` grant to the exact arguments it answers. */
+ * single-use `always` grant to the exact arguments it answers; and token in
+ * decisions: how a bearer token was verified (NULL for checks that carried
+ * claims). A file made before the token column gets it when a writer opens
+ * it (store_add_token). */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS decisions ("
     " id          INTEGER PRIMARY KEY,"
@@ -36,7 +39,8 @@ static const char schema_sql[] =
     " detail      TEXT    NOT NULL,"
     " prev_hash   BLOB    NOT NULL,"
     " hash        BLOB    NOT NULL,"
-    " args_sha256 TEXT"
+    " args_sha256 TEXT,"
+    " token       TEXT"
     ");"
     "CREATE TABLE IF NOT EXISTS consents ("
     " id INTEGER PRIMARY KEY, user TEXT NOT NULL, agent TEXT NOT NULL,"
@@ -71,9 +75,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_INSERT_DECISION] =
         "INSERT INTO decisions (id, ts_ms, policy_rev, server, tool, user,"
         " agent, chain, session, decision, reason, arguments, detail,"
-        " args_sha256, prev_hash, hash)"
+        " args_sha256, prev_hash, hash, token)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-        " ?14, ?15, ?16)",
+        " ?14, ?15, ?16, ?17)",
     [STMT_GET_DECISION] =
         "SELECT " AUDIT_COLUMNS " FROM decisions WHERE id = ?1",
     [STMT_CONSENT_INSERT] =
@@ -111,11 +115,23 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_ROLLBACK] = "ROLLBACK",
 };
 
+/* Names the size limit as the cause of SQLITE_FULL when one is set: the
+ * operator then knows which knob to turn. Returns true when it did. */
+static bool store_full_msg(store *s, int rc)
+{
+    if ((rc & 0xff) != SQLITE_FULL || s->limit_bytes <= 0)
+        return false;
+    snprintf(s->errmsg, sizeof s->errmsg, "audit log full (%lld bytes)",
+             (long long)s->limit_bytes);
+    return true;
+}
+
 int store_fail(store *s, int rc)
 {
     const char *msg =
         s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
-    snprintf(s->errmsg, sizeof s->errmsg, "%s", msg);
+    if (!store_full_msg(s, rc))
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", msg);
     s->last_rc = rc;
     return (rc & 0xff) == SQLITE_NOMEM ? TRINE_ENOMEM : TRINE_EIO;
 }
@@ -171,12 +187,22 @@ int store_checkpoint(store *s, int *wal_pages, int *done)
     return store_fail(s, rc);
 }
 
+const char *store_audit_columns(const store *s)
+{
+    return s->has_token ? AUDIT_COLUMNS : AUDIT_COLUMNS_NO_TOKEN;
+}
+
 sqlite3_stmt *store_stmt(store *s, store_stmt_id id)
 {
+    static const char get_old[] =
+        "SELECT " AUDIT_COLUMNS_NO_TOKEN " FROM decisions WHERE id = ?1";
     sqlite3_stmt *st = s->stmt[id];
     if (st == NULL) {
-        int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1,
-                                    SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        const char *sql = stmt_sql[id];
+        if (id == STMT_GET_DECISION && !s->has_token)
+            sql = get_old;
+        int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                    &st, NULL);
         if (rc != SQLITE_OK) {
             store_fail(s, rc);
             return NULL;
@@ -251,13 +277,96 @@ static int store_exec(store *s, const char *sql)
     char *msg = NULL;
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        snprintf(s->errmsg, sizeof s->errmsg, "%s",
-                 msg != NULL ? msg : sqlite3_errstr(rc));
+        if (!store_full_msg(s, rc))
+            snprintf(s->errmsg, sizeof s->errmsg, "%s",
+                     msg != NULL ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         s->last_rc = rc;
         return (rc & 0xff) == SQLITE_NOMEM ? TRINE_ENOMEM : TRINE_EIO;
     }
     return 0;
+}
+
+/* Runs a pragma that yields one integer into *out. Returns 0 or a
+ * negative code. */
+static int store_pragma_int(store *s, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_fail(s, rc);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int err = store_fail(s, rc == SQLITE_DONE ? SQLITE_ERROR : rc);
+        sqlite3_finalize(st);
+        return err;
+    }
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_set_max_bytes(store *s, int64_t bytes)
+{
+    if (s == NULL || s->db == NULL || s->readonly || bytes < 0)
+        return TRINE_EINVAL;
+    int64_t page_size = 0;
+    int err = store_pragma_int(s, "PRAGMA page_size", &page_size);
+    if (err < 0)
+        return err;
+    if (page_size <= 0)
+        return store_failf(s, TRINE_EIO, "page size %lld",
+                           (long long)page_size);
+    int64_t pages = s->default_max_pages;
+    if (bytes > 0) {
+        pages = bytes / page_size;
+        if (pages < 1)
+            pages = 1;
+    }
+    if (pages > 0xfffffffeLL)
+        pages = 0xfffffffeLL;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count=%lld", (long long)pages);
+    int64_t got = 0;
+    err = store_pragma_int(s, sql, &got);
+    if (err < 0)
+        return err;
+    /* SQLite never sets the limit below the pages in use: the log is then
+     * full from the next write on, and the message names that size. */
+    s->limit_bytes = bytes > 0 ? got * page_size : 0;
+    return 0;
+}
+
+int64_t store_limit_bytes(const store *s)
+{
+    return s != NULL ? s->limit_bytes : 0;
+}
+
+/* Sets *out to whether the decisions table has the token column. Returns 0
+ * or a negative code. */
+static int store_has_token(store *s, bool *out)
+{
+    int64_t n = 0;
+    int err = store_pragma_int(s,
+                               "SELECT count(*) FROM pragma_table_info("
+                               "'decisions') WHERE name = 'token'",
+                               &n);
+    *out = err == 0 && n > 0;
+    return err;
+}
+
+/* Gives a decisions table made before the token column existed its token
+ * column, in the writer's schema transaction. Its rows get NULL there,
+ * which their hashes never covered (a NULL token is not hashed), so the
+ * chain verifies as before. Returns 0 or a negative code. */
+static int store_add_token(store *s)
+{
+    int err = store_has_token(s, &s->has_token);
+    if (err == 0 && !s->has_token) {
+        err = store_exec(s, "ALTER TABLE decisions ADD COLUMN token TEXT");
+        s->has_token = err == 0;
+    }
+    return err;
 }
 
 /* Switches the database to WAL and checks that it took: on a file system
@@ -406,6 +515,18 @@ static int store_setup(store *s, const char *path, const store_opts *o)
     rc = sqlite3_busy_timeout(s->db, timeout < 0 ? 0 : timeout);
     if (rc != SQLITE_OK)
         return store_fail(s, rc);
+    if (o->checkpointer) {
+        /* Before anything is read (a pragma that loads the schema reads
+         * the WAL at the path, and the last connection to close would copy
+         * it into this file): is this the file the writer uses? */
+        int moved = store_files_record(s, path);
+        if (moved < 0)
+            return moved;
+        if (moved > 0 || (o->expect_db != NULL && o->expect_db->known &&
+                          !store_same_file(&s->files.db, o->expect_db)))
+            return store_failf(s, TRINE_EIO,
+                               "the file at the path is not the writer's");
+    }
     if (o->readonly) {
         int err = store_check_schema(s);
         int code = s->last_rc & 0xff;
@@ -416,6 +537,9 @@ static int store_setup(store *s, const char *path, const store_opts *o)
             if (err == 0)
                 err = store_check_schema(s);
         }
+        if (err < 0)
+            return err;
+        err = store_has_token(s, &s->has_token);
         if (err < 0)
             return err;
     }
@@ -438,13 +562,29 @@ static int store_setup(store *s, const char *path, const store_opts *o)
         return err;
     err = store_exec(s, schema_sql);
     if (err == 0)
+        err = store_add_token(s);
+    if (err == 0)
         err = store_exec(s, "COMMIT");
     if (err < 0) {
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return err;
     }
-    return store_load_head(s);
+    err = store_load_head(s);
+    if (err < 0)
+        return err;
+    /* The WAL exists now (the schema transaction opened it): record the
+     * files, so that their deletion or replacement can be told later. */
+    err = store_files_record(s, path);
+    if (err > 0)
+        return store_failf(s, TRINE_EIO,
+                           "the file was replaced while being opened");
+    if (err < 0)
+        return err;
+    err = store_pragma_int(s, "PRAGMA max_page_count", &s->default_max_pages);
+    if (err == 0 && o->max_bytes > 0)
+        err = store_set_max_bytes(s, o->max_bytes);
+    return err;
 }
 
 /* Process-wide SQLite settings, made once before the first connection. */
@@ -510,6 +650,8 @@ void store_close(store *s)
     }
     EVP_MD_CTX_free(s->md);
     EVP_MD_free(s->sha256);
+    free(s->path);
+    free(s->wal_path);
     sb_free(&s->canon);
     sb_free(&s->rowbuf);
     free(s);

@@ -41,6 +41,13 @@ typedef struct store_opts {
     /* Open an existing database only to checkpoint it: read-write, never
      * create, no schema work; sync_normal applies to its syncs. */
     bool checkpointer;
+    /* Writer: the most bytes the database may hold, 0 for no limit. See
+     * store_set_max_bytes. */
+    int64_t max_bytes;
+    /* Checkpointer: when known, the open fails (TRINE_EIO) unless the file
+     * at the path is this one, checked before anything is read: reading
+     * would apply the WAL at the path, which may be another file's. */
+    const struct store_file_id *expect_db;
 } store_opts;
 
 #define STORE_BUSY_TIMEOUT_DEFAULT_MS 5000
@@ -74,6 +81,77 @@ int store_wal_pages(const store *s);
  * a negative code. */
 int store_checkpoint(store *s, int *wal_pages, int *done);
 
+/* Limits the size of a writer's database to bytes (0: no limit): SQLite's
+ * max_page_count, rounded down to whole pages, and never below the pages
+ * the database already holds. A write that needs more fails as on a full
+ * disk: the transaction is rolled back, TRINE_EIO is returned and
+ * store_errmsg says "audit log full (N bytes)". Returns 0 or a negative
+ * code. */
+int store_set_max_bytes(store *s, int64_t bytes);
+
+/* The size limit SQLite enforces on s, in bytes (0: none). */
+int64_t store_limit_bytes(const store *s);
+
+/* ---- The files under a connection (files.c) ----------------------------- */
+
+/* Which file a path names: its device and inode, when it exists. */
+typedef struct store_file_id {
+    uint64_t dev;
+    uint64_t ino;
+    bool known; /* false: the file did not exist */
+} store_file_id;
+
+/* The three files of a database in WAL mode. */
+typedef struct store_files {
+    store_file_id db;
+    store_file_id wal; /* PATH-wal */
+    store_file_id shm; /* PATH-shm */
+} store_files;
+
+/* The files a writer or checkpointer handle found at its path when it was
+ * opened (all unknown for a reader). Owned by s. */
+const store_files *store_files_of(const store *s);
+
+/* True when a and b are known and name the same file. */
+bool store_same_file(const store_file_id *a, const store_file_id *b);
+
+/* Fills *out with the files at path now. */
+void store_files_at(const char *path, store_files *out);
+
+/* Tells whether the database file or the WAL at s's path is no longer the
+ * one s's connection uses: deleted, renamed away, or replaced by another
+ * file. A connection in that state writes where no reader will ever look.
+ * Returns 0 when both are in place, 1 when either moved (the message is
+ * then in store_errmsg), or a negative code. Costs two stat calls. */
+int store_moved(store *s);
+
+/* Checks that this process may still write the database file at s's path
+ * (its mode, or a read-only file system): an open connection keeps writing
+ * through its descriptors after a chmod, so the check is made by path.
+ * Returns 0, or TRINE_EIO with "audit log is read-only (...)" in
+ * store_errmsg. */
+int store_writable(store *s);
+
+/* Like store_writable, by path alone, for a store not open yet: returns 0
+ * when path can be written or does not exist (a writer creates it), else
+ * TRINE_EIO with "audit log is read-only (...)" in err. */
+int store_path_writable(const char *path, char *err, size_t errlen);
+
+/* Removes PATH-wal and PATH-shm when they are the files stale names: the
+ * WAL and shared memory of a database file that was deleted or replaced.
+ * SQLite would otherwise apply that WAL's pages to whatever file is now at
+ * path. Files that are not those (a new database's own) are left alone.
+ * Call it only once no connection of this process uses the old files.
+ * Returns the number of files removed. */
+int store_remove_stale(const char *path, const store_files *stale);
+
+/* Syncs the database file to disk (data only) through the connection's
+ * own descriptor. A descriptor of the caller's on the same file would do,
+ * but closing it would drop every POSIX lock this process holds on the
+ * file, SQLite's included. Returns 0, or TRINE_EIO with the reason in
+ * store_errmsg. */
+int store_sync_db(store *s);
+
 /* ---- The audit log ----------------------------------------------------- */
 
 /* One row of the decisions table. policy_rev, server, tool, decision,
@@ -95,6 +173,11 @@ typedef struct audit_row {
     const char *arguments;
     const char *detail;
     const char *args_sha256;
+    /* How a bearer token was verified: a JSON object text ({"via",
+     * "outcome", "iss", "sub", "client_id", "jti"}), NULL for a check that
+     * carried validated claims. A NULL token is left out of the hashed
+     * text, so rows written before the column existed verify as before. */
+    const char *token;
     unsigned char prev_hash[32];
     unsigned char hash[32];
 } audit_row;

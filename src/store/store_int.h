@@ -46,7 +46,17 @@ struct store {
     int64_t cur_id;
     unsigned char cur_hash[32];
     bool head_loaded;
-    int wal_pages; /* WAL size after the last commit (manual_checkpoint) */
+    int wal_pages;  /* WAL size after the last commit (manual_checkpoint) */
+    bool has_token; /* decisions has the token column (older files lack
+                       it until a writer opens them) */
+
+    /* Writers and checkpointers: the database's path, its WAL's, and the
+     * files found there at open (files.c). */
+    char *path;
+    char *wal_path;
+    store_files files;
+    int64_t default_max_pages; /* max_page_count before any limit */
+    int64_t limit_bytes;       /* the size limit in force; 0: none */
 
     strbuf canon;   /* the canonical text of the row being hashed */
     strbuf rowbuf;  /* the strings audit_get and consent_get hand out */
@@ -63,8 +73,14 @@ sqlite3_stmt *store_stmt(store *s, store_stmt_id id);
 int store_load_head(store *s);
 
 /* Records SQLite's message for rc on s and returns the matching code:
- * TRINE_ENOMEM for SQLITE_NOMEM, TRINE_EIO otherwise. */
+ * TRINE_ENOMEM for SQLITE_NOMEM, TRINE_EIO otherwise. SQLITE_FULL under a
+ * size limit is recorded as "audit log full (N bytes)". */
 int store_fail(store *s, int rc);
+
+/* Records the paths of a writer or checkpointer and the files found there
+ * (files.c). Returns 0, 1 when the database file at path is not the one
+ * the connection opened (replaced meanwhile), or a negative code. */
+int store_files_record(store *s, const char *path);
 
 /* Records a formatted message of our own on s and returns code. */
 int store_failf(store *s, int code, const char *fmt, ...)
@@ -99,6 +115,16 @@ void audit_row_from_stmt(sqlite3_stmt *st, audit_row *row);
 /* The decisions columns in the order audit_row_from_stmt reads them. */
 #define AUDIT_COLUMNS                                                          \
     "id, ts_ms, policy_rev, server, tool, user, agent, chain, session, "       \
-    "decision, reason, arguments, detail, args_sha256, prev_hash, hash"
+    "decision, reason, arguments, detail, args_sha256, prev_hash, hash, token"
+
+/* The same for a file made before the token column existed, opened
+ * read-only (a writer adds the column): NULL stands in for it. */
+#define AUDIT_COLUMNS_NO_TOKEN                                                 \
+    "id, ts_ms, policy_rev, server, tool, user, agent, chain, session, "       \
+    "decision, reason, arguments, detail, args_sha256, prev_hash, hash, NULL"
+
+/* Returns the columns to select from s's decisions table: AUDIT_COLUMNS,
+ * or AUDIT_COLUMNS_NO_TOKEN for an older file. */
+const char *store_audit_columns(const store *s);
 
 #endif /* TRINE_STORE_INT_H */

@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trinetest as tt  # noqa: E402
 
 # DESIGN.md section 4, column by column: (name, declared type, NOT NULL,
-# primary key). args_sha256 is the documented addition (docs/audit.md).
+# primary key). args_sha256 and token are the documented additions
+# (docs/audit.md).
 DECISIONS_COLUMNS = [
     ("id", "INTEGER", 0, 1), ("ts_ms", "INTEGER", 1, 0),
     ("policy_rev", "TEXT", 1, 0), ("server", "TEXT", 1, 0),
@@ -30,7 +31,7 @@ DECISIONS_COLUMNS = [
     ("decision", "TEXT", 1, 0), ("reason", "TEXT", 1, 0),
     ("arguments", "TEXT", 0, 0), ("detail", "TEXT", 1, 0),
     ("prev_hash", "BLOB", 1, 0), ("hash", "BLOB", 1, 0),
-    ("args_sha256", "TEXT", 0, 0),
+    ("args_sha256", "TEXT", 0, 0), ("token", "TEXT", 0, 0),
 ]
 CONSENTS_COLUMNS = [
     ("id", "INTEGER", 0, 1), ("user", "TEXT", 1, 0), ("agent", "TEXT", 1, 0),
@@ -84,11 +85,13 @@ def canonical_string(s):
 def canonical_row(row):
     """C of DESIGN.md section 4: the canonical JSON of the row's columns
     other than prev_hash and hash (keys sorted, compact; the JSON columns
-    hashed as their text)."""
+    hashed as their text). A NULL token is left out (docs/audit.md)."""
     parts = []
     for key in sorted(k for k in row.keys() if k not in ("prev_hash",
                                                           "hash")):
         v = row[key]
+        if key == "token" and v is None:
+            continue
         if v is None:
             text = "null"
         elif isinstance(v, int):
@@ -518,12 +521,14 @@ class ContractTest(tt.DaemonTestCase):
             self.assertEqual(list(obj), [
                 "id", "ts_ms", "policy_rev", "server", "tool", "user",
                 "agent", "chain", "session", "decision", "reason",
-                "arguments", "detail", "args_sha256", "prev_hash", "hash"])
+                "arguments", "detail", "args_sha256", "prev_hash", "hash",
+                "token"])
             for k in row.keys():
                 v = row[k]
                 if k in ("prev_hash", "hash"):
                     v = v.hex()
-                elif k in ("arguments", "chain", "detail") and v is not None:
+                elif (k in ("arguments", "chain", "detail", "token")
+                      and v is not None):
                     v = json.loads(v)
                 self.assertEqual(obj[k], v, (row["id"], k))
 
@@ -544,7 +549,7 @@ class ContractTest(tt.DaemonTestCase):
         self.assertEqual(recs[0], [
             "id", "ts_ms", "policy_rev", "server", "tool", "user", "agent",
             "chain", "session", "decision", "reason", "arguments", "detail",
-            "args_sha256", "prev_hash", "hash"])
+            "args_sha256", "prev_hash", "hash", "token"])
         self.assertEqual(len(recs) - 1, len(rows))
         for rec, row in zip(recs[1:], rows):
             want = []

@@ -10,12 +10,19 @@ Paths come from the environment, as tests/CMakeLists.txt sets them:
 TRINED_BIN, TRINE_BIN and TRINE_SOURCE_DIR. When they are unset, the
 binaries are looked up in <repo>/build.
 
+TRINED_WRAPPER, when set, is a command put in front of the daemon's (split
+like a shell would): scripts/valgrind runs the suite with
+TRINED_WRAPPER="valgrind --error-exitcode=1 ...". TRINE_TIMEOUT_SCALE (a
+number, default 1) multiplies every wait of the harness, for such slow
+runs.
+
 Python 3 standard library only.
 """
 
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -48,11 +55,23 @@ def _sanitized(path):
 # True when trined was built with AddressSanitizer.
 SANITIZED = _sanitized(TRINED_BIN)
 
+# The command the daemon runs under (say, valgrind), or [].
+WRAPPER = shlex.split(os.environ.get("TRINED_WRAPPER") or "")
+WRAPPED = bool(WRAPPER)
+
+# The daemon's resident size says something about its own memory only when
+# no sanitizer or wrapper adds theirs (AddressSanitizer's quarantine,
+# valgrind's shadow memory).
+RSS_MEANINGFUL = not SANITIZED and not WRAPPED
+
+# Multiplies every wait of the harness.
+TIMEOUT_SCALE = float(os.environ.get("TRINE_TIMEOUT_SCALE") or 1)
+
 # Sanitizer builds are several times slower; every wait below is generous
 # so that a loaded machine does not turn into a false failure.
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 60.0
-IO_TIMEOUT = 60.0
+START_TIMEOUT = 30.0 * TIMEOUT_SCALE
+STOP_TIMEOUT = 60.0 * TIMEOUT_SCALE
+IO_TIMEOUT = 60.0 * TIMEOUT_SCALE
 
 # The policy of DESIGN.md section 2.3, byte for byte, so rule locations in
 # results can be computed from it (see rule()).
@@ -337,6 +356,13 @@ class Conn:
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "ThreadSanitizer")
 
+# What valgrind's reports begin with (checked only under a wrapper).
+VALGRIND_MARKS = ("Invalid read", "Invalid write", "Invalid free",
+                  "Mismatched free", "Conditional jump or move",
+                  "Use of uninitialised value", "Syscall param",
+                  "Source and destination overlap", "are definitely lost",
+                  "are indirectly lost", "Process terminating with")
+
 
 class Daemon:
     """A trined process on its own socket, audit db and policy directory,
@@ -378,8 +404,9 @@ class Daemon:
             os.rename(tmp, path)
 
     def argv(self):
-        return [TRINED_BIN, "--policy", self.policy_dir, "--socket",
-                self.socket, "--audit", self.audit] + self.extra
+        return WRAPPER + [TRINED_BIN, "--policy", self.policy_dir,
+                          "--socket", self.socket, "--audit",
+                          self.audit] + self.extra
 
     def start(self, wait=True):
         """Starts trined and (by default) waits until its socket accepts."""
@@ -424,7 +451,7 @@ class Daemon:
     def wait_log(self, pattern, count=1, timeout=20.0):
         """Waits until the log matches the regex pattern at least count
         times; returns the matches, or fails with the log."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * TIMEOUT_SCALE
         while True:
             found = re.findall(pattern, self.log())
             if len(found) >= count:
@@ -473,7 +500,8 @@ class Daemon:
 
     def assert_clean_log(self):
         text = self.log()
-        for mark in SANITIZER_MARKS:
+        marks = SANITIZER_MARKS + (VALGRIND_MARKS if WRAPPED else ())
+        for mark in marks:
             if mark in text:
                 raise AssertionError("sanitizer report in the trined log:\n"
                                      + text[-20000:])

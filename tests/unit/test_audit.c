@@ -155,6 +155,124 @@ static void test_hash_matches_hand_computed(void **state)
     expect_intact(f->s, 2);
 }
 
+/* The token column: in the hash when set, left out when NULL (so rows
+ * from before the column hash as they always did). */
+static void test_token_column_hash(void **state)
+{
+    fixture *f = *state;
+    audit_row r;
+    memset(&r, 0, sizeof r);
+    r.id = 1;
+    r.ts_ms = 5;
+    r.policy_rev = "p";
+    r.server = "s";
+    r.tool = "t";
+    r.decision = "deny";
+    r.reason = "token_invalid";
+    r.detail = "{}";
+    r.token = "{\"via\":\"jwt\",\"outcome\":\"expired\"}";
+    assert_int_equal(audit_append(f->s, &r), 0);
+    static const char canon[] =
+        "{\"agent\":null,\"args_sha256\":null,\"arguments\":null,"
+        "\"chain\":null,\"decision\":\"deny\",\"detail\":\"{}\",\"id\":1,"
+        "\"policy_rev\":\"p\",\"reason\":\"token_invalid\","
+        "\"server\":\"s\",\"session\":null,"
+        "\"token\":\"{\\\"via\\\":\\\"jwt\\\",\\\"outcome\\\":"
+        "\\\"expired\\\"}\",\"tool\":\"t\",\"ts_ms\":5,\"user\":null}";
+    unsigned char input[32 + sizeof canon - 1];
+    memset(input, 0, 32);
+    memcpy(input + 32, canon, sizeof canon - 1);
+    unsigned char want[32];
+    unsigned int n = 0;
+    assert_int_equal(
+        EVP_Digest(input, sizeof input, want, &n, EVP_sha256(), NULL), 1);
+    assert_memory_equal(r.hash, want, 32);
+    audit_row got;
+    assert_int_equal(audit_get(f->s, 1, &got), 1);
+    assert_string_equal(got.token, r.token);
+
+    /* Without a token, no "token" key at all. */
+    r.id = 2;
+    r.token = NULL;
+    assert_int_equal(audit_append(f->s, &r), 0);
+    static const char canon2[] =
+        "{\"agent\":null,\"args_sha256\":null,\"arguments\":null,"
+        "\"chain\":null,\"decision\":\"deny\",\"detail\":\"{}\",\"id\":2,"
+        "\"policy_rev\":\"p\",\"reason\":\"token_invalid\","
+        "\"server\":\"s\",\"session\":null,\"tool\":\"t\",\"ts_ms\":5,"
+        "\"user\":null}";
+    unsigned char input2[32 + sizeof canon2 - 1];
+    memcpy(input2, want, 32);
+    memcpy(input2 + 32, canon2, sizeof canon2 - 1);
+    assert_int_equal(
+        EVP_Digest(input2, sizeof input2, want, &n, EVP_sha256(), NULL), 1);
+    assert_memory_equal(r.hash, want, 32);
+    expect_intact(f->s, 2);
+
+    /* Dropping a token, or adding one, breaks the chain. */
+    exec_ok(f->s, "SAVEPOINT e");
+    exec_ok(f->s, "UPDATE decisions SET token = NULL WHERE id = 1");
+    expect_broken(f->s, 1, "hash does not match its contents");
+    exec_ok(f->s, "ROLLBACK TO e");
+    exec_ok(f->s, "UPDATE decisions SET token = '' WHERE id = 2");
+    expect_broken(f->s, 2, "hash does not match its contents");
+    exec_ok(f->s, "ROLLBACK TO e");
+    exec_ok(f->s, "UPDATE decisions SET token = x'00' WHERE id = 1");
+    expect_broken(f->s, 1, "token is not text");
+    exec_ok(f->s, "ROLLBACK TO e; RELEASE e");
+    expect_intact(f->s, 2);
+}
+
+/* audit_row_fn: counts rows whose token is NULL. */
+static int count_no_token(void *ctx, const audit_row *row)
+{
+    if (row->token == NULL)
+        ++*(int *)ctx;
+    return 0;
+}
+
+/* A file written before the token column existed: readers verify and read
+ * it as it is; a writer adds the column and the chain goes on. */
+static void test_file_without_token_column(void **state)
+{
+    fixture *f = *state;
+    append_rows(f->s, 1, 3);
+    store_close(f->s);
+    f->s = NULL;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE decisions DROP COLUMN token",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    store_opts ro = {.readonly = true};
+    store *r = NULL;
+    assert_int_equal(store_open(f->path, &ro, &r, NULL, 0), 0);
+    expect_intact(r, 3);
+    audit_row got;
+    assert_int_equal(audit_get(r, 2, &got), 1);
+    assert_null(got.token);
+    assert_string_equal(got.user, "bob");
+    json_t *stats = NULL;
+    assert_int_equal(audit_stats(r, NULL, &stats), 0);
+    assert_int_equal(json_integer_value(json_object_get(stats, "total")), 3);
+    json_decref(stats);
+    int none = 0;
+    assert_int_equal(audit_query(r, NULL, count_no_token, &none), 0);
+    assert_int_equal(none, 3);
+    store_close(r);
+
+    assert_int_equal(store_open(f->path, NULL, &f->s, NULL, 0), 0);
+    audit_row row;
+    fill_row(&row, 4);
+    row.token = "{\"via\":\"introspection\",\"outcome\":\"verified\"}";
+    assert_int_equal(audit_append(f->s, &row), 0);
+    expect_intact(f->s, 4);
+    assert_int_equal(audit_get(f->s, 4, &got), 1);
+    assert_string_equal(got.token, row.token);
+}
+
 /* ---- Appends and transactions ---------------------------------------- */
 
 static void test_reopen_continues_chain(void **state)
@@ -294,6 +412,7 @@ static void test_verify_detects_edit_of_each_column(void **state)
         "tool = 'x'",        "user = 'mallory'",        "agent = NULL",
         "chain = '[]'",      "session = 's2'",          "reason = 'forbidden'",
         "arguments = '{}'",  "detail = '{}'",           "args_sha256 = 'ff'",
+        "token = '{}'",
     };
     for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
         char sql[160];
@@ -546,6 +665,8 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_hash_matches_hand_computed),
+        T(test_token_column_hash),
+        T(test_file_without_token_column),
         T(test_reopen_continues_chain),
         T(test_rollback_restores_head),
         T(test_failed_append_and_commit),

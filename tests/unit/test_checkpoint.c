@@ -1,8 +1,9 @@
 /*
  * test_checkpoint.c - the WAL checkpoint thread: commits never checkpoint,
  * the thread and the writer's tail keep the WAL near its threshold (it
- * starts over again and again), every row survives, and a checkpoint that
- * cannot be made is logged, retried and recovers.
+ * starts over again and again), every row survives, a checkpoint that
+ * cannot be made is logged, retried and recovers, and a file replaced under
+ * the thread is dropped, never checkpointed into.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -209,6 +210,79 @@ static void test_failure_logged_and_recovered(void **state)
     close(fd);
 }
 
+/* Appends to w and asks for checkpoints until the log holds what, giving
+ * the thread time; *id is the next row id. */
+static void poke_until(const fixture *f, store *w, checkpointer *c, int64_t *id,
+                       const char *what)
+{
+    for (int i = 0; i < 400 && strstr(read_log(f), what) == NULL; i++) {
+        append_rows(w, *id, *id + 9);
+        *id += 10;
+        checkpoint_after_commit(c, w);
+        sleep_ms(5);
+    }
+    assert_non_null(strstr(read_log(f), what));
+}
+
+static void test_replaced_file_dropped_until_the_writer_names_it(void **state)
+{
+    fixture *f = *state;
+    int fd = open(f->logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    log_set_fd(fd);
+    log_set_level(LOG_DEBUG);
+
+    store *w = open_writer(f->path);
+    checkpointer *c = NULL;
+    assert_int_equal(checkpoint_start(f->path, true, TEST_PAGES, &c), 0);
+    checkpoint_set_db(c, &store_files_of(w)->db);
+    int64_t id = 1;
+    poke_until(f, w, c, &id, "event=checkpoint ");
+
+    /* Another database is moved onto the path: the thread's connection is
+     * on a file no one reads any more. */
+    store *o = open_writer(f->other);
+    append_rows(o, 1, 3);
+    store_close(o);
+    assert_int_equal(rename(f->other, f->path), 0);
+    poke_until(f, w, c, &id, "level=warn event=checkpoint_file_moved");
+    /* It does not open the new file while the writer names the old one. */
+    poke_until(f, w, c, &id, "is not the writer's");
+    /* As the writer does: every connection to the old file closed, its
+     * WAL files are removed from the path. */
+    checkpoint_reset(c);
+    store_files old = *store_files_of(w);
+    store_close(w);
+    assert_int_equal(store_remove_stale(f->path, &old), 2);
+
+    /* The writer opens the new file and names it: checkpoints resume, on
+     * that file. */
+    store *n = open_writer(f->path);
+    checkpoint_set_db(c, &store_files_of(n)->db);
+    id = 4;
+    poke_until(f, n, c, &id, "level=info event=checkpoint_recovered");
+    checkpoint_stop(c);
+    int64_t rows = 0, bad = 0;
+    assert_int_equal(audit_verify(n, &rows, &bad, NULL, 0), 0);
+    assert_int_equal(rows, id - 1);
+    store_close(n);
+    log_set_level(LOG_INFO);
+    log_set_fd(STDERR_FILENO);
+    close(fd);
+}
+
+static void test_reset_idle_and_null(void **state)
+{
+    fixture *f = *state;
+    checkpointer *c = NULL;
+    assert_int_equal(checkpoint_start(f->path, false, TEST_PAGES, &c), 0);
+    checkpoint_reset(c);
+    checkpoint_reset(c);
+    checkpoint_reset(NULL);
+    checkpoint_set_db(NULL, NULL);
+    checkpoint_stop(c);
+}
+
 static void test_stop_idle_and_null(void **state)
 {
     fixture *f = *state;
@@ -225,6 +299,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failure_logged_and_recovered,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_replaced_file_dropped_until_the_writer_names_it, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_reset_idle_and_null, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_stop_idle_and_null, setup,
                                         teardown),
     };

@@ -384,7 +384,8 @@ static void test_json(void **state)
              "\"decision\":\"allow\",\"reason\":\"allow\","
              "\"arguments\":{\"owner\":\"acme\",\"repo\":\"widgets\"},"
              "\"detail\":{\"decision\":\"allow\",\"audit_id\":1},"
-             "\"args_sha256\":\"ab\",\"prev_hash\":\"%s\",\"hash\":\"%s\"}",
+             "\"args_sha256\":\"ab\",\"prev_hash\":\"%s\",\"hash\":\"%s\","
+             "\"token\":null}",
              prev, hex);
     assert_string_equal(lines[0], want);
     json_t *v = json_loads(lines[1], 0, NULL);
@@ -407,7 +408,7 @@ static void test_csv(void **state)
     assert_int_equal(RUN("--format", "csv", "--user", "alice"), 0);
     const char *header =
         "id,ts_ms,policy_rev,server,tool,user,agent,chain,session,decision,"
-        "reason,arguments,detail,args_sha256,prev_hash,hash\r\n";
+        "reason,arguments,detail,args_sha256,prev_hash,hash,token\r\n";
     assert_memory_equal(fx->out, header, strlen(header));
     const char *p = fx->out + strlen(header);
     const char *row1 =

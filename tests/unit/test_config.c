@@ -244,6 +244,57 @@ static void test_bad_config_files(void **state)
     config_free(&c);
 }
 
+/* Bearer settings: defaults, and the combinations refused at start. */
+static void test_bearer_settings(void **state)
+{
+    (void)state;
+    trined_config c;
+    char err[256];
+    assert_int_equal(parse(&c, err, "--policy", "p", NULL), 0);
+    assert_int_equal(c.http_timeout_ms, 5000);
+    assert_int_equal(c.token_cache_ttl_s, 300);
+    assert_null(c.issuer);
+    config_free(&c);
+    assert_int_equal(
+        parse(&c, err, "--policy", "p", "--issuer", "https://as.example",
+              "--jwks-url", "https://as.example/jwks", "--introspection-url",
+              "http://127.0.0.1:9/introspect", "--client-id", "trine",
+              "--client-secret-file", "/etc/trine/secret", "--http-timeout",
+              "250", "--token-cache-ttl", "0", NULL),
+        0);
+    assert_string_equal(c.jwks_url, "https://as.example/jwks");
+    assert_string_equal(c.client_secret_file, "/etc/trine/secret");
+    assert_int_equal(c.http_timeout_ms, 250);
+    assert_int_equal(c.token_cache_ttl_s, 0);
+    config_free(&c);
+
+    expect_usage("--jwks-url needs --issuer: the iss every token must carry",
+                 "--jwks-url", "https://as.example/jwks", NULL);
+    expect_usage("--issuer needs --jwks-url: where the issuer's signing keys "
+                 "are",
+                 "--issuer", "https://as.example", NULL);
+    expect_usage("--introspection-url needs --client-id and "
+                 "--client-secret-file: the introspection endpoint "
+                 "authenticates its clients",
+                 "--introspection-url", "https://as.example/i", NULL);
+    expect_usage("--client-id and --client-secret-file are used only with "
+                 "--introspection-url",
+                 "--client-id", "trine", NULL);
+    expect_usage("--http-timeout needs an integer from 100 to 120000, not "
+                 "\"50\"",
+                 "--http-timeout", "50", NULL);
+    expect_usage("--token-cache-ttl needs an integer from 0 to 86400, not "
+                 "\"-1\"",
+                 "--token-cache-ttl", "-1", NULL);
+    assert_int_equal(parse(&c, err, "--policy", "p", "--issuer", "x",
+                           "--jwks-url", "http://as.example/jwks", NULL),
+                     CONFIG_EUSAGE);
+    assert_string_equal(err, "--jwks-url: \"http://as.example/jwks\" must "
+                             "use https (plain http is allowed only to a "
+                             "loopback host)");
+    config_free(&c);
+}
+
 static void test_peer_allow_lists(void **state)
 {
     (void)state;
@@ -279,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_bad_config_files),
         cmocka_unit_test(test_peer_allow_lists),
+        cmocka_unit_test(test_bearer_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

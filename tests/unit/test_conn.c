@@ -1,7 +1,8 @@
 /*
  * test_conn.c - line framing and the per-connection reply machinery of
  * trined: partial lines, many lines per read, CRLF, the size limit, reply
- * order, consent barriers and backpressure.
+ * order, consent barriers, backpressure, the bound on buffered input and
+ * the idle timeout's end of input.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -376,6 +378,173 @@ static void test_backpressure_pauses_reading(void **state)
     assert_int_equal(rest.len, 10);
 }
 
+/* Bytes the client sent that the daemon's end has not read yet. */
+static int unread(fixture *f)
+{
+    int n = -1;
+    assert_int_equal(ioctl(f->fds[0], FIONREAD, &n), 0);
+    return n;
+}
+
+static void test_default_limits(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(f->c->max_out, CONN_OUT_CAP);
+    assert_int_equal(f->c->max_jobs, CONN_MAX_JOBS);
+    conn_set_limits(f->c, 0, 0);
+    assert_int_equal(f->c->max_out, 1);
+    assert_int_equal(f->c->max_jobs, 1);
+}
+
+static void test_buffered_input_is_bounded(void **state)
+{
+    fixture *f = *state;
+    conn *c = conn_new(f->fds[0], 2, 1 << 20);
+    assert_non_null(c);
+    conn_set_limits(c, CONN_OUT_CAP, 1);
+    /* A long line arrives in pieces: the buffer grows to hold it, and has
+     * far more room than one read should take. */
+    char *chunk = malloc(150 * 1024 + 1);
+    assert_non_null(chunk);
+    memset(chunk, 'y', 100 * 1024);
+    jobq batch = {0};
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(write(f->fds[1], chunk, 100 * 1024), 100 * 1024);
+        assert_int_equal(conn_read(c, &f->pool, &batch, 1 << 20), CONN_OK);
+    }
+    assert_int_equal(batch.len, 0);
+    assert_int_equal(framer_pending(&c->in), 600 * 1024);
+    assert_true(c->in.cap - c->in.len > 2 * CONN_READ_MAX);
+    /* The line ends, and many short ones follow at once. */
+    size_t total = 150 * 1024;
+    chunk[0] = '\n';
+    for (size_t i = 1; i < total; i += 2) {
+        chunk[i] = 'x';
+        chunk[i + 1] = '\n';
+    }
+    assert_int_equal(write(f->fds[1], chunk, total), (ssize_t)total);
+    free(chunk);
+    assert_int_equal(conn_read(c, &f->pool, &batch, 1 << 20), CONN_OK);
+    /* One request in progress is the limit: reading stops after the read
+     * that completed the long line, and that read's other lines wait in
+     * the buffer, at most CONN_READ_MAX bytes. */
+    assert_true(c->paused);
+    assert_int_equal(batch.len, 1);
+    assert_int_equal(batch.head->in.len, 600 * 1024);
+    assert_int_equal(framer_pending(&c->in), CONN_READ_MAX - 1);
+    assert_int_equal(unread(f), (int)(total - CONN_READ_MAX));
+    /* Paused, nothing more is read or framed. */
+    jobq more = {0};
+    assert_int_equal(conn_read(c, &f->pool, &more, 1 << 20), CONN_OK);
+    assert_int_equal(more.len, 0);
+    assert_int_equal(unread(f), (int)(total - CONN_READ_MAX));
+
+    jobq sink = {0};
+    job *j = jobq_pop(&batch);
+    sb_puts(&j->out, "r\n");
+    conn_job_done(c, j, &sink);
+    conn_collect(c, &f->pool);
+    c->fd = -1; /* the fixture's connection owns the socket */
+    conn_free(c);
+}
+
+static void test_unsent_replies_pause_reading(void **state)
+{
+    fixture *f = *state;
+    conn_set_limits(f->c, 1000, CONN_MAX_JOBS);
+    jobq batch = {0};
+    client_send(f, "a\nb\nc\n");
+    assert_int_equal(conn_read(f->c, &f->pool, &batch, 1 << 20), CONN_OK);
+    assert_int_equal(batch.len, 3);
+    char reply[601];
+    memset(reply, 'r', 599);
+    reply[599] = '\n';
+    reply[600] = '\0';
+    jobq sink = {0};
+    for (job *j = jobq_pop(&batch); j != NULL; j = jobq_pop(&batch)) {
+        sb_puts(&j->out, reply);
+        conn_job_done(f->c, j, &sink);
+    }
+    conn_collect(f->c, &f->pool);
+    assert_int_equal(conn_out_pending(f->c), 1800);
+    assert_true(conn_update_pause(f->c));
+    assert_true(f->c->paused);
+
+    /* A client that does not read is not read from. */
+    client_send(f, "d\n");
+    jobq more = {0};
+    assert_int_equal(conn_read(f->c, &f->pool, &more, 1 << 20), CONN_OK);
+    assert_int_equal(more.len, 0);
+    assert_int_equal(unread(f), 2);
+
+    /* Written down to 600 bytes, more than half the limit: still paused. */
+    f->c->out_off = 1200;
+    assert_false(conn_update_pause(f->c));
+    assert_true(f->c->paused);
+    /* At half of it, reading resumes. */
+    f->c->out_off = 1300;
+    assert_true(conn_update_pause(f->c));
+    assert_false(f->c->paused);
+    assert_int_equal(conn_read(f->c, &f->pool, &more, 1 << 20), CONN_OK);
+    assert_int_equal(more.len, 1);
+    assert_string_equal(more.head->in.data, "d");
+    f->c->out_off = 0;
+}
+
+static void test_idle_state(void **state)
+{
+    fixture *f = *state;
+    assert_true(conn_is_idle(f->c));
+    jobq batch = {0};
+    client_send(f, "a\n");
+    conn_read(f->c, &f->pool, &batch, 1 << 20);
+    assert_false(conn_is_idle(f->c));
+    job *j = jobq_pop(&batch);
+    sb_puts(&j->out, "A\n");
+    jobq sink = {0};
+    conn_job_done(f->c, j, &sink);
+    conn_collect(f->c, &f->pool);
+    /* Answered but not yet written. */
+    assert_false(conn_is_idle(f->c));
+    assert_int_equal(conn_flush(f->c), CONN_OK);
+    assert_true(conn_is_idle(f->c));
+    assert_string_equal(client_read(f), "A\n");
+}
+
+static void test_end_idle_answers_partial_line(void **state)
+{
+    fixture *f = *state;
+    jobq batch = {0};
+    client_send(f, "{\"jsonrpc\":\"2.0\",\"id\":1,");
+    assert_int_equal(conn_read(f->c, &f->pool, &batch, 1 << 20), CONN_OK);
+    assert_int_equal(batch.len, 0);
+    assert_true(conn_is_idle(f->c));
+    assert_int_equal(conn_end_idle(f->c, &f->pool, 300), 0);
+    assert_true(f->c->eof);
+    assert_false(f->c->peer_eof);
+    assert_false(conn_is_idle(f->c));
+    assert_int_equal(framer_pending(&f->c->in), 0);
+    conn_collect(f->c, &f->pool);
+    assert_int_equal(conn_flush(f->c), CONN_OK);
+    assert_string_equal(client_read(f),
+                        "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{"
+                        "\"code\":-32700,\"message\":\"line not completed "
+                        "within 300 s\"}}\n");
+    assert_true(conn_finished(f->c));
+}
+
+static void test_end_idle_without_partial_line(void **state)
+{
+    fixture *f = *state;
+    jobq batch = {0};
+    client_send(f, " \r\t");
+    conn_read(f->c, &f->pool, &batch, 1 << 20);
+    assert_int_equal(conn_end_idle(f->c, &f->pool, 1), 0);
+    /* Blank leftovers are not a request: nothing to answer. */
+    assert_null(f->c->fifo_head);
+    assert_true(conn_finished(f->c));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +567,16 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_pauses_reading, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_default_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_buffered_input_is_bounded, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unsent_replies_pause_reading,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_idle_answers_partial_line,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_idle_without_partial_line,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

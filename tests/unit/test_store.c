@@ -124,8 +124,12 @@ static void test_create_sets_pragmas_and_schema(void **state)
                      " WHERE name = 'args_sha256'"),
         1);
     assert_int_equal(
+        query_int(s, "SELECT count(*) FROM pragma_table_info('decisions')"
+                     " WHERE name = 'token'"),
+        1);
+    assert_int_equal(
         query_int(s, "SELECT count(*) FROM pragma_table_info('decisions')"),
-        16);
+        17);
     assert_int_equal(
         query_int(s, "SELECT count(*) FROM pragma_table_info('consents')"), 13);
     /* Decisions keep only the time index: each index is written with
