@@ -38,6 +38,7 @@
 #include "daemon/rpcjson.h"
 #include "daemon/snapshot.h"
 #include "daemon/token.h"
+#include "daemon/writer.h"
 #include "store/store.h"
 
 #include <inttypes.h>
@@ -282,33 +283,9 @@ static bool fuzz_col_is(const job *j, job_col k, const json_t *v)
  * cache). Checks the row on the way. */
 static void fuzz_finish_check(job *j)
 {
-    strbuf *o = &j->out;
-    size_t width = sizeof RPC_AUDIT_ID_PLACEHOLDER - 1;
-    if (j->id_off <= j->prefix_len || j->id_off + width > o->len)
+    audit_row row;
+    if (writer_row(j, 42, &row) != 0)
         abort();
-    size_t tail = j->id_off + width;
-    memmove(o->data + j->id_off + 2, o->data + tail, o->len - tail + 1);
-    memcpy(o->data + j->id_off, "42", 2);
-    o->len -= width - 2;
-    j->id_off = 0;
-
-    audit_row row = {
-        .id = 42,
-        .ts_ms = j->now_ms,
-        .policy_rev = job_col_text(j, JCOL_POLICY_REV),
-        .server = job_col_text(j, JCOL_SERVER),
-        .tool = job_col_text(j, JCOL_TOOL),
-        .user = job_col_text(j, JCOL_USER),
-        .agent = job_col_text(j, JCOL_AGENT),
-        .chain = job_col_text(j, JCOL_CHAIN),
-        .session = job_col_text(j, JCOL_SESSION),
-        .decision = job_col_text(j, JCOL_DECISION),
-        .reason = job_col_text(j, JCOL_REASON),
-        .arguments = job_col_text(j, JCOL_ARGUMENTS),
-        .detail = o->data + j->prefix_len,
-        .args_sha256 = job_col_text(j, JCOL_ARGS_SHA256),
-        .token = job_col_text(j, JCOL_TOKEN),
-    };
     unsigned char hash[32];
     if (row.server == NULL || row.tool == NULL || row.reason == NULL ||
         audit_hash_row(&row, hash) != 0)
@@ -334,7 +311,7 @@ static void fuzz_finish_check(job *j)
         json_decref(chain);
     }
 
-    sb_puts(o, "}\n");
+    sb_puts(&j->out, "}\n");
     if (j->claimed >= 0)
         consents_release(ctx.grants, j->claimed);
     j->kind = JOB_REPLY;

@@ -72,10 +72,7 @@ static void writer_unavailable(job *j, const char *msg)
     sb_puts(o, "}],\"matched\":[]}}\n");
 }
 
-/* Puts the audit id in the place the worker left for it in the result
- * (see rpc.h). The text stays NUL-terminated, so it is also the row's
- * detail. Returns 0, or TRINE_EINVAL for a job without that place. */
-static int writer_detail(job *j, int64_t id)
+int writer_row(job *j, int64_t id, audit_row *row)
 {
     strbuf *o = &j->out;
     size_t width = sizeof RPC_AUDIT_ID_PLACEHOLDER - 1;
@@ -88,6 +85,23 @@ static int writer_detail(job *j, int64_t id)
     memcpy(o->data + j->id_off, digits, n);
     o->len -= width - n;
     j->id_off = 0;
+    *row = (audit_row){
+        .id = id,
+        .ts_ms = j->now_ms,
+        .policy_rev = job_col_text(j, JCOL_POLICY_REV),
+        .server = job_col_text(j, JCOL_SERVER),
+        .tool = job_col_text(j, JCOL_TOOL),
+        .user = job_col_text(j, JCOL_USER),
+        .agent = job_col_text(j, JCOL_AGENT),
+        .chain = job_col_text(j, JCOL_CHAIN),
+        .session = job_col_text(j, JCOL_SESSION),
+        .decision = job_col_text(j, JCOL_DECISION),
+        .reason = job_col_text(j, JCOL_REASON),
+        .arguments = job_col_text(j, JCOL_ARGUMENTS),
+        .detail = o->data + j->prefix_len,
+        .args_sha256 = job_col_text(j, JCOL_ARGS_SHA256),
+        .token = job_col_text(j, JCOL_TOKEN),
+    };
     return 0;
 }
 
@@ -103,26 +117,10 @@ static int writer_commit_rows(writer *w, jobq *batch, char *err, size_t errlen)
         goto fail;
     int64_t id = audit_next_id(w->st);
     for (job *j = batch->head; j != NULL; j = j->next, id++) {
-        rc = writer_detail(j, id);
+        audit_row row;
+        rc = writer_row(j, id, &row);
         if (rc != 0)
             goto fail;
-        audit_row row = {
-            .id = id,
-            .ts_ms = j->now_ms,
-            .policy_rev = job_col_text(j, JCOL_POLICY_REV),
-            .server = job_col_text(j, JCOL_SERVER),
-            .tool = job_col_text(j, JCOL_TOOL),
-            .user = job_col_text(j, JCOL_USER),
-            .agent = job_col_text(j, JCOL_AGENT),
-            .chain = job_col_text(j, JCOL_CHAIN),
-            .session = job_col_text(j, JCOL_SESSION),
-            .decision = job_col_text(j, JCOL_DECISION),
-            .reason = job_col_text(j, JCOL_REASON),
-            .arguments = job_col_text(j, JCOL_ARGUMENTS),
-            .detail = j->out.data + j->prefix_len,
-            .args_sha256 = job_col_text(j, JCOL_ARGS_SHA256),
-            .token = job_col_text(j, JCOL_TOKEN),
-        };
         rc = audit_append(w->st, &row);
         if (rc != 0)
             goto fail;

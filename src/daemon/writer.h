@@ -21,8 +21,10 @@
 
 #include "daemon/daemon.h"
 #include "daemon/job.h"
+#include "store/store.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct writer writer;
 
@@ -35,6 +37,12 @@ int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen);
  * that `finished` lines have left evaluation. When no other worker is
  * writing, the caller writes every queued job before it returns. */
 void writer_submit(writer *w, jobq *list, size_t finished);
+
+/* Puts audit id `id` in the place the worker left for it in j's result
+ * (see rpc.h), and fills row with the check's audit row, borrowing j's
+ * text: the reply stays NUL-terminated, so its result is also the row's
+ * detail. Returns 0, or TRINE_EINVAL for a job without that place. */
+int writer_row(job *j, int64_t id, audit_row *row);
 
 /* Closes the store and frees the writer; call it once the workers have
  * stopped (every job they handed over is written by then). NULL is a
