@@ -141,7 +141,7 @@ class LifecycleTest(tt.DaemonTestCase):
                 c.send_raw(b"".join(tt.line(r) for r in reqs))
             # Everything has been handed to the daemon: stop it now, before
             # a single reply has been read.
-            time.sleep(0.2)
+            time.sleep(0.2 * tt.TIMEOUT_SCALE)
             d.signal(signal.SIGTERM)
             got = {}
             for k, c in enumerate(conns):
