@@ -11,6 +11,7 @@
 #include "daemon/daemon.h"
 #include "daemon/http.h"
 #include "daemon/log.h"
+#include "daemon/secret.h"
 #include "daemon/server.h"
 #include "daemon/snapshot.h"
 #include "daemon/token.h"
@@ -92,8 +93,8 @@ static int tokens_setup(const trined_config *cfg, token_verifier **out)
     if (cfg->client_secret_file != NULL) {
         char err[512];
         bool world = false;
-        int rc = token_read_secret(cfg->client_secret_file, &secret, &world,
-                                   err, sizeof err);
+        int rc = secret_read_file(cfg->client_secret_file, &secret, &world, err,
+                                  sizeof err);
         if (rc != 0) {
             char msg[600];
             snprintf(msg, sizeof msg, "--client-secret-file %s",

@@ -185,12 +185,4 @@ int64_t token_jwks_lifetime(int64_t max_age_s);
  * *"=". */
 bool token_syntax_ok(const char *token, size_t len);
 
-/* Reads a client secret from path: the whole file minus one trailing
- * newline ("\n" or "\r\n"), at most 4 KiB, not empty, no NUL byte. Sets
- * *world_readable when others may read the file. Returns 0 with *out (the
- * caller frees it, after overwriting it), or TRINE_EIO / TRINE_EINVAL with
- * a message in err, or TRINE_ENOMEM. */
-int token_read_secret(const char *path, char **out, bool *world_readable,
-                      char *err, size_t errlen);
-
 #endif /* TRINED_TOKEN_H */

@@ -26,6 +26,7 @@
 #include "daemon/introspect.h"
 #include "daemon/rpc.h"
 #include "daemon/snapshot.h"
+#include "daemon/secret.h"
 #include "daemon/token.h"
 #include "jwt_fixture.h"
 
@@ -418,14 +419,14 @@ static void test_read_secret(void **state)
     char *s = NULL;
     bool world = true;
     char *p = write_file("a", "s3cret\n", 0600);
-    assert_int_equal(token_read_secret(p, &s, &world, err, sizeof err), 0);
+    assert_int_equal(secret_read_file(p, &s, &world, err, sizeof err), 0);
     assert_string_equal(s, "s3cret");
     assert_false(world);
     free(s);
     unlink(p);
     free(p);
     p = write_file("b", "s3cret\r\n", 0644);
-    assert_int_equal(token_read_secret(p, &s, &world, err, sizeof err), 0);
+    assert_int_equal(secret_read_file(p, &s, &world, err, sizeof err), 0);
     assert_string_equal(s, "s3cret");
     assert_true(world);
     free(s);
@@ -433,13 +434,13 @@ static void test_read_secret(void **state)
     free(p);
     /* Only one trailing newline goes; inner spaces stay. */
     p = write_file("c", "a b\n\n", 0600);
-    assert_int_equal(token_read_secret(p, &s, &world, err, sizeof err), 0);
+    assert_int_equal(secret_read_file(p, &s, &world, err, sizeof err), 0);
     assert_string_equal(s, "a b\n");
     free(s);
     unlink(p);
     free(p);
     p = write_file("d", "\n", 0600);
-    assert_int_equal(token_read_secret(p, &s, &world, err, sizeof err),
+    assert_int_equal(secret_read_file(p, &s, &world, err, sizeof err),
                      TRINE_EINVAL);
     char *want = fx_printf("%s: the client secret is empty", p);
     assert_string_equal(err, want);
@@ -448,13 +449,13 @@ static void test_read_secret(void **state)
     unlink(p);
     free(p);
     p = fx_printf("%s/missing", tmpdir);
-    assert_int_equal(token_read_secret(p, &s, &world, err, sizeof err),
+    assert_int_equal(secret_read_file(p, &s, &world, err, sizeof err),
                      TRINE_EIO);
     want = fx_printf("%s: No such file or directory", p);
     assert_string_equal(err, want);
     free(want);
     free(p);
-    assert_int_equal(token_read_secret(tmpdir, &s, &world, err, sizeof err),
+    assert_int_equal(secret_read_file(tmpdir, &s, &world, err, sizeof err),
                      TRINE_EINVAL);
     rmdir(tmpdir);
 }
