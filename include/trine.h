@@ -37,13 +37,13 @@ extern "C" {
 
 /* One table: name, value, message. trine_strerror/trine_err_name come from
  * it, so a code can never lack a message. */
-#define TRINE_ERRNO_MAP(X)                                                    \
-    X(NOMEM, -1, "out of memory")                                             \
-    X(IO, -2, "cannot read a file or directory")                              \
-    X(POLICY, -3, "the policy has errors")                                    \
-    X(REQUEST, -4, "the check request is invalid")                            \
-    X(INVAL, -5, "invalid argument")                                          \
-    X(CONSENT, -6, "the consent lookup failed")                               \
+#define TRINE_ERRNO_MAP(X)                                                     \
+    X(NOMEM, -1, "out of memory")                                              \
+    X(IO, -2, "cannot read a file or directory")                               \
+    X(POLICY, -3, "the policy has errors")                                     \
+    X(REQUEST, -4, "the check request is invalid")                             \
+    X(INVAL, -5, "invalid argument")                                           \
+    X(CONSENT, -6, "the consent lookup failed")                                \
     X(SYNTAX, -7, "the source has syntax errors")
 
 enum trine_errno {
@@ -135,8 +135,7 @@ TRINE_API json_t *trine_policy_status(const trine_policy *p);
 
 /* Returns a new object {"tools":[names, in declaration order],
  * "wildcard":bool} for one server (empty when the policy has none). */
-TRINE_API json_t *trine_policy_tools(const trine_policy *p,
-                                     const char *server);
+TRINE_API json_t *trine_policy_tools(const trine_policy *p, const char *server);
 
 /* Appends lint warnings to diag: a role bound to no one, a tool no scope could
  * ever grant, a rule made dead by a deny in the same block, a tool for a
@@ -177,11 +176,11 @@ TRINE_API int trine_policy_tool_consent(const trine_policy *p,
  * for the duration of the call. */
 typedef struct trine_consent_query {
     const char *user;
-    const char *agent;   /* the token's agent (client_id, else azp) */
+    const char *agent; /* the token's agent (client_id, else azp) */
     const char *server;
     const char *tool;
     trine_consent_mode mode;
-    const char *session; /* NULL when the request carries none */
+    const char *session;   /* NULL when the request carries none */
     const char *args_hash; /* hex SHA-256 of the canonical JSON arguments
                               for TRINE_CONSENT_ALWAYS (the one mode bound
                               to the arguments); NULL for the others */
@@ -196,8 +195,8 @@ typedef int (*trine_consent_fn)(void *ctx, const trine_consent_query *q,
                                 int64_t *grant_id);
 
 typedef struct trine_check_opts {
-    int64_t now_ms;             /* evaluation time, unix milliseconds */
-    trine_consent_fn consent;   /* NULL: no grant exists anywhere */
+    int64_t now_ms;           /* evaluation time, unix milliseconds */
+    trine_consent_fn consent; /* NULL: no grant exists anywhere */
     void *consent_ctx;
 } trine_check_opts;
 
@@ -225,8 +224,8 @@ TRINE_API const char *trine_decision_reason(const trine_decision *d);
  * cap bytes, NUL-terminated when cap > 0), with "audit_id" when audit_id >= 0.
  * Returns the length the full text needs (excluding the NUL), like snprintf;
  * call again with a larger buffer when the return is >= cap. */
-TRINE_API size_t trine_decision_write(const trine_decision *d,
-                                      int64_t audit_id, char *buf, size_t cap);
+TRINE_API size_t trine_decision_write(const trine_decision *d, int64_t audit_id,
+                                      char *buf, size_t cap);
 
 /* Returns the result object (without "audit_id") as a new jansson value, or
  * NULL on allocation failure. */
@@ -250,7 +249,8 @@ TRINE_API const char *trine_decision_args_hash(const trine_decision *d);
 /* The tool's consent mode (TRINE_CONSENT_NONE when it has none or the check
  * stopped before finding the tool), and for `once for D` the duration in
  * seconds (-1 when the mode has none). */
-TRINE_API trine_consent_mode trine_decision_consent_mode(const trine_decision *d);
+TRINE_API trine_consent_mode
+trine_decision_consent_mode(const trine_decision *d);
 TRINE_API int64_t trine_decision_consent_duration_s(const trine_decision *d);
 /* The id of the grant that allowed this check (from the consent lookup), or
  * -1 when none was used. */

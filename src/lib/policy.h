@@ -33,10 +33,10 @@ typedef enum pat_kind { PAT_GLOB, PAT_REGEX } pat_kind;
  * the whole subject. */
 typedef struct cpl_pattern {
     pat_kind kind;
-    const char *text;        /* glob text, or regex source */
+    const char *text; /* glob text, or regex source */
     size_t len;
-    bool literal;            /* a glob with neither '*' nor '?' */
-    pcre2_code *re;          /* PAT_REGEX: compiled (JIT when available) */
+    bool literal;   /* a glob with neither '*' nor '?' */
+    pcre2_code *re; /* PAT_REGEX: compiled (JIT when available) */
 } cpl_pattern;
 
 /* Returns true when the pattern matches all of subject (len bytes of valid
@@ -77,12 +77,12 @@ typedef enum blk_kind { BLK_SCOPE, BLK_ROLE, BLK_AGENT, BLK_FORBID } blk_kind;
 struct cpl_block;
 
 typedef struct cpl_rule {
-    bool deny;               /* deny, or forbid */
+    bool deny; /* deny, or forbid */
     cpl_action *actions;
     size_t nactions;
     cpl_pattern *patterns;
     size_t npatterns;
-    const char *file;        /* base name, owned by the policy */
+    const char *file; /* base name, owned by the policy */
     unsigned line;
     unsigned col;
     const struct cpl_block *block;
@@ -98,17 +98,17 @@ typedef struct rule_list {
  * that holds every forbid. */
 typedef struct cpl_block {
     blk_kind kind;
-    const char *name;        /* NULL for `agent *` and the forbid block */
-    const char *file;        /* where it was first declared */
+    const char *name; /* NULL for `agent *` and the forbid block */
+    const char *file; /* where it was first declared */
     unsigned line;
-    unsigned col;            /* of the first declaration's keyword */
-    unsigned order;          /* declaration order among blocks of its kind */
-    const cpl_rule **rules;  /* declaration order, across repeats */
+    unsigned col;           /* of the first declaration's keyword */
+    unsigned order;         /* declaration order among blocks of its kind */
+    const cpl_rule **rules; /* declaration order, across repeats */
     size_t nrules;
     /* The action index: rules whose actions include an exact action (key
      * "issues.create"), a prefix (key "issues." for issues.*), or `*`. */
-    strmap exact;            /* key -> rule_list* */
-    strmap prefix;           /* key -> rule_list* */
+    strmap exact;  /* key -> rule_list* */
+    strmap prefix; /* key -> rule_list* */
     rule_list any;
 } cpl_block;
 
@@ -124,10 +124,10 @@ void block_match(const cpl_block *b, const char *action, size_t alen,
 
 /* The roles bound by `user "<sub>"`, `user *` or `group "<g>"`, merged. */
 typedef struct cpl_binding {
-    const char *name;        /* NULL for `user *` */
+    const char *name; /* NULL for `user *` */
     const cpl_block **roles;
     size_t nroles;
-    const char *file;        /* first declaration */
+    const char *file; /* first declaration */
     unsigned line;
     unsigned col;
 } cpl_binding;
@@ -137,39 +137,39 @@ typedef struct cpl_binding {
 /* One piece of a template or prompt: literal text, or a placeholder. */
 typedef struct tmpl_part {
     bool is_ph;
-    const char *text;        /* literal text, or the placeholder's dotted path */
+    const char *text; /* literal text, or the placeholder's dotted path */
     size_t len;
-    const char **path;       /* placeholder path segments */
+    const char **path; /* placeholder path segments */
     size_t npath;
-    bool rest;               /* {p...} */
+    bool rest; /* {p...} */
 } tmpl_part;
 
 typedef struct cpl_template {
-    const char *src;         /* as written */
+    const char *src; /* as written */
     tmpl_part *parts;
     size_t nparts;
 } cpl_template;
 
 typedef struct cpl_needs {
-    const char **actions;    /* needed actions, as written */
+    const char **actions; /* needed actions, as written */
     size_t *action_lens;
     size_t nactions;
     cpl_template tmpl;
     const char *file;
     unsigned line;
-    unsigned col;            /* of the `needs` keyword */
+    unsigned col; /* of the `needs` keyword */
 } cpl_needs;
 
 typedef struct cpl_arg {
-    const char *path_text;   /* "opts.limit" */
-    const char **path;       /* {"opts", "limit"} */
+    const char *path_text; /* "opts.limit" */
+    const char **path;     /* {"opts", "limit"} */
     size_t npath;
     ast_constraint_kind kind;
-    cpl_pattern regex;       /* AST_C_MATCHES */
-    json_t **literals;       /* AST_C_IN, owned references */
+    cpl_pattern regex; /* AST_C_MATCHES */
+    json_t **literals; /* AST_C_IN, owned references */
     size_t nliterals;
     double number;
-    const char *text;        /* the constraint as written, for reasons */
+    const char *text; /* the constraint as written, for reasons */
     const char *file;
     unsigned line;
 } cpl_arg;
@@ -182,17 +182,17 @@ typedef struct cpl_path {
 
 typedef struct cpl_tool {
     const char *server;
-    const char *name;        /* NULL for `tool "<server>" *` */
-    const char *file;        /* first declaration */
+    const char *name; /* NULL for `tool "<server>" *` */
+    const char *file; /* first declaration */
     unsigned line;
     unsigned col;
     cpl_needs *needs;
     size_t nneeds;
     cpl_arg *args;
     size_t nargs;
-    trine_consent_mode consent;  /* TRINE_CONSENT_NONE when absent */
-    int64_t consent_duration_s;  /* -1 when absent */
-    cpl_template prompt;         /* nparts == 0 when absent */
+    trine_consent_mode consent; /* TRINE_CONSENT_NONE when absent */
+    int64_t consent_duration_s; /* -1 when absent */
+    cpl_template prompt;        /* nparts == 0 when absent */
     bool has_prompt;
     const char *consent_file;
     unsigned consent_line;
@@ -202,18 +202,18 @@ typedef struct cpl_tool {
 
 typedef struct cpl_server {
     const char *name;
-    bool declared;           /* a `server` block exists */
-    const char *file;        /* first server block, else first tool */
+    bool declared;    /* a `server` block exists */
+    const char *file; /* first server block, else first tool */
     unsigned line;
     unsigned col;
     const char **audiences;
     size_t naudiences;
-    const char *resource_metadata;   /* NULL when absent */
-    bool full_chain;                 /* delegation full_chain */
-    strmap tools;                    /* name -> cpl_tool* */
-    const cpl_tool **tool_list;      /* named tools, declaration order */
+    const char *resource_metadata; /* NULL when absent */
+    bool full_chain;               /* delegation full_chain */
+    strmap tools;                  /* name -> cpl_tool* */
+    const cpl_tool **tool_list;    /* named tools, declaration order */
     size_t ntools;
-    const cpl_tool *wildcard;        /* tool "<server>" *, or NULL */
+    const cpl_tool *wildcard; /* tool "<server>" *, or NULL */
 } cpl_server;
 
 /* ---- The policy -------------------------------------------------------- */
@@ -225,20 +225,20 @@ typedef struct policy_counts {
 struct trine_policy {
     atomic_long refs;
     char revision[7 + 64 + 1];
-    char **files;            /* base names, load order */
+    char **files; /* base names, load order */
     size_t nfiles;
     int64_t loaded_at_ms;
     policy_counts counts;
 
-    strmap servers;          /* name -> cpl_server* */
+    strmap servers; /* name -> cpl_server* */
     const cpl_server **server_list;
     size_t nservers;
 
-    const cpl_block **scopes;    /* declaration order (for set-cover ties) */
+    const cpl_block **scopes; /* declaration order (for set-cover ties) */
     size_t nscopes;
-    strmap scope_by_name;        /* name -> cpl_block* */
+    strmap scope_by_name; /* name -> cpl_block* */
 
-    strmap roles;                /* name -> cpl_block* */
+    strmap roles; /* name -> cpl_block* */
     const cpl_block **role_list;
     size_t nroles;
 
@@ -246,12 +246,12 @@ struct trine_policy {
     const cpl_binding *user_any; /* user *, or NULL */
     strmap groups;               /* group -> cpl_binding* */
 
-    strmap agents;               /* client id -> cpl_block* */
-    const cpl_block *agent_any;  /* agent *, or NULL */
+    strmap agents;              /* client id -> cpl_block* */
+    const cpl_block *agent_any; /* agent *, or NULL */
 
-    const cpl_block *forbids;    /* every forbid rule, or NULL */
+    const cpl_block *forbids; /* every forbid rule, or NULL */
 
-    void *arena;                 /* compile.c's allocations, freed at once */
+    void *arena; /* compile.c's allocations, freed at once */
 };
 
 /* Compiles n parsed files (in load order) into a policy with one reference.
