@@ -358,6 +358,9 @@ static void mode_signed(const uint8_t *data, size_t size)
         json_object_get(hdr, "crit") == NULL &&
         typ_ok(json_object_get(hdr, "typ")) &&
         ((json_is_string(kid) && strcmp(json_string_value(kid), s->kid) == 0) ||
+         /* The RSA key is in the set under a second kid too. */
+         (json_is_string(kid) && s->pkey == signers[0].pkey &&
+          strcmp(json_string_value(kid), "rsa2") == 0) ||
          (kid == NULL && s->pkey != signers[0].pkey));
     if (header_ok && plen > 0 && strlen(token) <= JWT_DEFAULT_MAX_LEN) {
         jwt_status want =

@@ -672,6 +672,21 @@ static void test_key_choice(void **state)
     free(doc);
     free(j1);
     free(j2);
+
+    /* One key published under two kids (as during a rotation) verifies
+     * under either. */
+    j1 = fx_jwk(rsa_key, "a", NULL);
+    j2 = fx_jwk(rsa_key, "rot", NULL);
+    doc = fx_printf("{\"keys\":[%s,%s]}", j1, j2);
+    two = parse_keys(doc);
+    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"rot\"}",
+              payload);
+    assert_int_equal(verify(t, two, &p), JWT_OK);
+    free(t);
+    jwks_free(two);
+    free(doc);
+    free(j1);
+    free(j2);
     free(payload);
 }
 
