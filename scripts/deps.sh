@@ -11,20 +11,22 @@ python3 socat util-linux valgrind"
 # fuzz targets that scripts/fuzz runs.
 pkgs="$pkgs clang libclang-rt-dev"
 
-# Node.js runs the Node binding's tests; Debian's packages only when there is
-# no node at all (a newer one installed otherwise is kept).
+# Node.js (with npm) runs the Node binding's and the proxy's tests. A node
+# already installed is kept (it may be newer than Debian's); otherwise
+# Debian's nodejs, then npm when that nodejs did not bring its own.
 if ! command -v node >/dev/null 2>&1; then
-    pkgs="$pkgs nodejs npm"
+    pkgs="$pkgs nodejs"
 fi
 
-missing=""
-for p in $pkgs; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
-        missing="$missing $p"
-    fi
-done
-
-if [ -n "$missing" ]; then
+install_missing() {
+    missing=""
+    for p in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+            grep -q "ok installed"; then
+            missing="$missing $p"
+        fi
+    done
+    [ -n "$missing" ] || return 0
     echo "trine: installing:$missing" >&2
     if [ "$(id -u)" -ne 0 ]; then
         SUDO=sudo
@@ -32,7 +34,21 @@ if [ -n "$missing" ]; then
         SUDO=
     fi
     export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -q
+    if [ -z "${apt_updated:-}" ]; then
+        $SUDO apt-get update -q
+        apt_updated=1
+    fi
     # shellcheck disable=SC2086
     $SUDO apt-get install -y -q --no-install-recommends $missing
+}
+
+# shellcheck disable=SC2086
+install_missing $pkgs
+if ! command -v npm >/dev/null 2>&1; then
+    install_missing npm
+fi
+major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$major" -lt 20 ]; then
+    echo "trine: warning: node $(node --version 2>/dev/null) is older than" \
+        "20, which some locked test packages declare they need" >&2
 fi
