@@ -9,6 +9,7 @@
 #include "daemon/listen.h"
 #include "daemon/log.h"
 #include "daemon/rpc.h"
+#include "daemon/writer.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -54,6 +55,10 @@ enum {
 /* The period of the housekeeping tick: idle connections, and the summary
  * of refused connections (logged at most once per period). */
 #define SERVER_TICK_MS 1000
+/* The most requests of one wake-up the event loop answers itself (see
+ * server_dispatch): enough for a wake-up's worth at moderate load, few
+ * enough that the other connections wait no more than about 0.5 ms. */
+#define SERVER_INLINE_MAX 32
 
 struct server {
     const trined_config *cfg;
@@ -693,6 +698,28 @@ static void server_done(server *s, daemon_ctx *ctx)
     }
 }
 
+/* Hands on this wake-up's requests. A small batch, while no worker is
+ * busy and the audit writer is idle and quick, is answered right here,
+ * evaluation and audit commit included: on these machines waking another
+ * thread and being woken by it costs more than the work itself, so at
+ * moderate load this is faster and, at the same throughput, cheaper. Under
+ * heavier load, or when commits are slow (an fsync each, a locked log), the
+ * workers take it and the loop keeps reading. Returns true when the
+ * replies are ready to be written. */
+static bool server_dispatch(server *s, daemon_ctx *ctx, workers *w)
+{
+    if (s->batch.head == NULL)
+        return false;
+    if (s->batch.len > SERVER_INLINE_MAX || !workers_idle(w) ||
+        !writer_quick(ctx->writer)) {
+        workers_submit(w, &s->batch);
+        return false;
+    }
+    workers_run_here(w, &s->batch);
+    server_done(s, ctx);
+    return true;
+}
+
 int server_run(server *s, daemon_ctx *ctx, workers *w, snapshot *snap)
 {
     if (server_watch(s, ctx->done.efd, TAG_DONE, EPOLLIN) != 0) {
@@ -745,10 +772,12 @@ int server_run(server *s, daemon_ctx *ctx, workers *w, snapshot *snap)
         if (s->nlinger > 0)
             server_sweep_lingering(s, now);
         /* One handoff per wake-up, before the writes, so evaluation
-         * starts while replies go out. */
-        workers_submit(w, &s->batch);
+         * starts while replies go out; what the loop answered itself is
+         * written at once. */
+        server_dispatch(s, ctx, w);
         server_process_dirty(s);
-        workers_submit(w, &s->batch);
+        if (server_dispatch(s, ctx, w))
+            server_process_dirty(s);
 
         if (s->accept_paused && !s->stopping && now >= s->accept_resume_ms) {
             if (s->reserve_fd < 0)

@@ -4,8 +4,10 @@
  * to the workers, writing replies back in order, signals (SIGHUP reloads,
  * SIGTERM and SIGINT stop) and watching the policy directory.
  *
- * The event loop thread does I/O and framing only; parsing and evaluation
- * happen on the workers, audit writes on the writer.
+ * The event loop thread does I/O and framing; parsing and evaluation
+ * happen on the workers, audit writes on the writer, except for a small
+ * batch at a quiet moment, which the loop answers itself (server_dispatch
+ * in server.c).
  */
 #ifndef TRINED_SERVER_H
 #define TRINED_SERVER_H

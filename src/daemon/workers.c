@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The most jobs one worker takes at a time: enough to amortise the lock,
  * few enough that a burst is shared among the workers. */
@@ -57,6 +58,19 @@ static void workers_send(daemon_ctx *ctx, hand_on *h, size_t finished)
     if (h->token.head != NULL)
         workers_submit(ctx->token_pool, &h->token);
     writer_submit(ctx->writer, &h->audited, finished);
+}
+
+/* Answers every job of mine (counted in ctx->evaluating by the caller)
+ * and sends each on. */
+static void workers_process(daemon_ctx *ctx, jobq *mine)
+{
+    hand_on out = {0};
+    size_t count = mine->len;
+    for (job *j = jobq_pop(mine); j != NULL; j = jobq_pop(mine)) {
+        rpc_handle(ctx, j);
+        workers_sort(ctx, &out, j);
+    }
+    workers_send(ctx, &out, count);
 }
 
 /* A token thread: one job at a time, each with this thread's HTTP client.
@@ -127,15 +141,7 @@ static void *workers_main(void *arg)
         if (w->queue.head != NULL)
             pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->mu);
-
-        hand_on out = {0};
-        size_t count = mine.len;
-        for (job *j = jobq_pop(&mine); j != NULL; j = jobq_pop(&mine)) {
-            rpc_handle(ctx, j);
-            workers_sort(ctx, &out, j);
-        }
-        workers_send(ctx, &out, count);
-
+        workers_process(ctx, &mine);
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
@@ -188,6 +194,22 @@ void workers_submit(workers *w, jobq *batch)
     jobq_append(&w->queue, batch);
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->mu);
+}
+
+bool workers_idle(workers *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool idle = w->queue.head == NULL;
+    pthread_mutex_unlock(&w->mu);
+    return idle && atomic_load(&w->ctx->evaluating) == 0;
+}
+
+void workers_run_here(workers *w, jobq *batch)
+{
+    jobq mine = *batch;
+    memset(batch, 0, sizeof *batch);
+    atomic_fetch_add(&w->ctx->evaluating, (long)mine.len);
+    workers_process(w->ctx, &mine);
 }
 
 void workers_stop(workers *w)

@@ -12,6 +12,8 @@
 #include "daemon/daemon.h"
 #include "daemon/job.h"
 
+#include <stdbool.h>
+
 typedef struct workers workers;
 
 /* Starts n worker threads over ctx. Returns 0 with *out, TRINE_ENOMEM or
@@ -28,6 +30,16 @@ int token_workers_start(daemon_ctx *ctx, int n, workers **out);
 /* Queues every job of batch (which becomes empty) with one lock and one
  * wake-up. Event loop thread (workers), or any thread (token threads). */
 void workers_submit(workers *w, jobq *batch);
+
+/* True when no job is queued for the workers and none is being evaluated.
+ * Event loop thread. */
+bool workers_idle(workers *w);
+
+/* Answers every job of batch (which becomes empty) on the calling thread,
+ * exactly as a worker would: replies to the event loop's done queue, checks
+ * to the audit writer (written before this returns when no worker is
+ * writing). Event loop thread. */
+void workers_run_here(workers *w, jobq *batch);
 
 /* Lets the workers finish every queued job, then joins and frees them.
  * NULL is a no-op. */

@@ -210,6 +210,8 @@ static void writer_checks(writer *w, jobq *batch)
     int64_t t1 = writer_mono_us();
     w->commit_us += t1 - t0;
     w->last_commit_ms = t1 / 1000;
+    int64_t avg = atomic_load(&w->batch_us);
+    atomic_store(&w->batch_us, avg + (t1 - t0 - avg) / 4);
     if (rc == 0) {
         w->commits++;
         w->rows += batch->len;
@@ -600,6 +602,7 @@ int writer_start(daemon_ctx *ctx, writer **out, char *err, size_t errlen)
     w->ctx = ctx;
     w->pin_fd = -1;
     atomic_init(&w->max_bytes, (int64_t)cfg->audit_max_size);
+    atomic_init(&w->batch_us, 0);
     w->opts.sync_normal = cfg->audit_sync_normal;
     w->opts.busy_timeout_ms =
         cfg->audit_busy_timeout_ms > 0 ? cfg->audit_busy_timeout_ms : -1;
@@ -668,6 +671,14 @@ void writer_submit(writer *w, jobq *list, size_t finished)
     }
     w->busy = false;
     pthread_mutex_unlock(&w->mu);
+}
+
+bool writer_quick(writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool idle = !w->busy && w->pending.head == NULL && !w->failing;
+    pthread_mutex_unlock(&w->mu);
+    return idle && atomic_load(&w->batch_us) < WRITER_QUICK_US;
 }
 
 void writer_stop(writer *w)

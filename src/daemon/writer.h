@@ -23,6 +23,7 @@
 #include "daemon/job.h"
 #include "store/store.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,18 @@ void writer_submit(writer *w, jobq *list, size_t finished);
  * text: the reply stays NUL-terminated, so its result is also the row's
  * detail. Returns 0, or TRINE_EINVAL for a job without that place. */
 int writer_row(job *j, int64_t id, audit_row *row);
+
+/* What makes a batch quick to write (writer_quick): below this, appending
+ * and committing costs less than handing the batch to another thread.
+ * With synchronous=NORMAL a commit writes to the WAL without waiting for
+ * the disk (tens of microseconds); an fsync per commit, or a log locked by
+ * another process, takes far longer. */
+#define WRITER_QUICK_US 200
+
+/* True when a batch handed to writer_submit now would be written at once
+ * and quickly: no thread is writing or has rows queued, the last batch was
+ * written, and recent batches took under WRITER_QUICK_US on average. */
+bool writer_quick(writer *w);
 
 /* Closes the store and frees the writer; call it once the workers have
  * stopped (every job they handed over is written by then). NULL is a

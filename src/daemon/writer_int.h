@@ -71,6 +71,9 @@ struct writer {
     uint64_t failed_rows;
     int64_t commit_us;      /* time spent appending and committing */
     int64_t last_commit_ms; /* monotonic end of the last batch */
+    /* A moving average of the time one batch takes to append and commit,
+     * for writer_quick. */
+    _Atomic int64_t batch_us;
 };
 
 /* The message of a log deleted or replaced under trined. */
