@@ -241,14 +241,17 @@ int writer_ready(writer *w, char *err, size_t errlen)
             writer_log_limit(w);
         }
     }
-    if (rc == 0) {
+    /* Files that moved are caught after the commit (writer_still_there),
+     * which answers the batch exactly as a check here would: here they are
+     * looked for only to tell a moved file from a read-only one. */
+    if (rc == 0 && store_writable(w->st) != 0) {
         int m = store_moved(w->st);
         if (m == 1) {
             w->moved = true;
             snprintf(err, errlen, "%s", WRITER_MOVED_MSG);
             return TRINE_EIO;
         }
-        if (m == 0 && store_writable(w->st) != 0) {
+        if (m == 0) {
             /* The connection stays: closing it would checkpoint (write)
              * into the file the operator made read-only. */
             snprintf(err, errlen, "%s", store_errmsg(w->st));
