@@ -95,6 +95,15 @@ void sb_printf(strbuf *b, const char *fmt, ...)
     va_end(ap);
 }
 
+/* For each byte, 0 when it stands for itself inside a JSON string, else
+ * the letter that follows the backslash of its escape ('u': \u00XX). */
+static const char json_escape[256] = {
+    'u', 'u', 'u', 'u', 'u', 'u',         'u',           'u', 'b',
+    't', 'n', 'u', 'f', 'r', 'u',         'u',           'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u',         'u',           'u', 'u',
+    'u', 'u', 'u', 'u', 'u', ['"'] = '"', ['\\'] = '\\',
+};
+
 void sb_json_str(strbuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -103,48 +112,25 @@ void sb_json_str(strbuf *b, const char *s, size_t n)
         return;
     char *o = b->data + b->len;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"':
-            *o++ = '\\';
-            *o++ = '"';
+    size_t i = 0;
+    while (i < n) {
+        /* Copy the run of bytes that need no escape in one go. */
+        size_t end = i;
+        while (end < n && json_escape[(unsigned char)s[end]] == 0)
+            end++;
+        memcpy(o, s + i, end - i);
+        o += end - i;
+        if (end == n)
             break;
-        case '\\':
-            *o++ = '\\';
-            *o++ = '\\';
-            break;
-        case '\n':
-            *o++ = '\\';
-            *o++ = 'n';
-            break;
-        case '\t':
-            *o++ = '\\';
-            *o++ = 't';
-            break;
-        case '\r':
-            *o++ = '\\';
-            *o++ = 'r';
-            break;
-        case '\b':
-            *o++ = '\\';
-            *o++ = 'b';
-            break;
-        case '\f':
-            *o++ = '\\';
-            *o++ = 'f';
-            break;
-        default:
-            if (c < 0x20) {
-                *o++ = '\\';
-                *o++ = 'u';
-                *o++ = '0';
-                *o++ = '0';
-                *o++ = hex[c >> 4];
-                *o++ = hex[c & 15];
-            } else {
-                *o++ = (char)c;
-            }
+        unsigned char c = (unsigned char)s[end];
+        i = end + 1;
+        *o++ = '\\';
+        *o++ = json_escape[c];
+        if (json_escape[c] == 'u') {
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
         }
     }
     *o++ = '"';

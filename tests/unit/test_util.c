@@ -81,6 +81,29 @@ static void test_json_str(void **state)
     expect_json("a\0b", 3, "\"a\\u0000b\"");
     /* Non-ASCII UTF-8 and '/' stay raw. */
     expect_json("\xc3\xa9/\xe2\x82\xac", 6, "\"\xc3\xa9/\xe2\x82\xac\"");
+    /* Every byte value, between runs of plain text, against RFC 8259 §7
+     * spelled out here. */
+    for (int c = 0; c < 256; c++) {
+        char in[5] = {'a', 'b', (char)c, 'c', 'd'};
+        char mid[8];
+        const char *named = c == '"'    ? "\\\""
+                            : c == '\\' ? "\\\\"
+                            : c == '\b' ? "\\b"
+                            : c == '\f' ? "\\f"
+                            : c == '\n' ? "\\n"
+                            : c == '\r' ? "\\r"
+                            : c == '\t' ? "\\t"
+                                        : NULL;
+        if (named != NULL)
+            snprintf(mid, sizeof mid, "%s", named);
+        else if (c < 0x20)
+            snprintf(mid, sizeof mid, "\\u%04x", (unsigned)c);
+        else
+            snprintf(mid, sizeof mid, "%c", c);
+        char want[16];
+        snprintf(want, sizeof want, "\"ab%scd\"", mid);
+        expect_json(in, sizeof in, want);
+    }
 }
 
 static void test_ptrvec(void **state)
