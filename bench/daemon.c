@@ -452,6 +452,8 @@ int main(int argc, char **argv)
            params == CHECK_PARAMS ? "3.1 create_issue with session consent"
                                   : "get_issue",
            reply_size, baseline_threads);
+    if (o.trined != NULL)
+        printf("trined started here with --audit-sync %s\n", o.sync);
     load_opts lo = {.warmup = o.warmup,
                     .seconds = o.seconds,
                     .client_threads = o.client_threads};
