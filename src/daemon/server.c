@@ -55,10 +55,12 @@ enum {
 /* The period of the housekeeping tick: idle connections, and the summary
  * of refused connections (logged at most once per period). */
 #define SERVER_TICK_MS 1000
-/* The most requests of one wake-up the event loop answers itself (see
- * server_dispatch): enough for a wake-up's worth at moderate load, few
- * enough that the other connections wait no more than about 0.5 ms. */
+/* The most requests, and request bytes, of one wake-up the event loop
+ * answers itself (see server_dispatch): enough for a wake-up's worth at
+ * moderate load, few enough that the other connections wait no more than
+ * about a millisecond. */
 #define SERVER_INLINE_MAX 32
+#define SERVER_INLINE_MAX_BYTES (64 * 1024)
 
 struct server {
     const trined_config *cfg;
@@ -710,8 +712,11 @@ static bool server_dispatch(server *s, daemon_ctx *ctx, workers *w)
 {
     if (s->batch.head == NULL)
         return false;
-    if (s->batch.len > SERVER_INLINE_MAX || !workers_idle(w) ||
-        !writer_quick(ctx->writer)) {
+    size_t bytes = 0;
+    for (const job *j = s->batch.head; j != NULL; j = j->next)
+        bytes += j->in.len;
+    if (s->batch.len > SERVER_INLINE_MAX || bytes > SERVER_INLINE_MAX_BYTES ||
+        !workers_idle(w) || !writer_quick(ctx->writer)) {
         workers_submit(w, &s->batch);
         return false;
     }
