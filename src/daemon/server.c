@@ -1,13 +1,10 @@
 /*
- * server.c - the listening socket and the event loop (see server.h).
+ * server.c - the listening socket and the event loop (see server.h and
+ * server_int.h).
  */
-#define _GNU_SOURCE /* struct ucred, accept4 */
 
-#include "daemon/server.h"
+#include "daemon/server_int.h"
 
-#include "daemon/conn.h"
-#include "daemon/listen.h"
-#include "daemon/log.h"
 #include "daemon/rpc.h"
 #include "daemon/writer.h"
 
@@ -24,81 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
-/* epoll data of the descriptors that are not connections (a connection's
- * is its pointer, never this small). */
-enum {
-    TAG_LISTEN = 1,
-    TAG_SIGNAL,
-    TAG_INOTIFY,
-    TAG_TIMER,
-    TAG_DONE,
-    TAG_TICK,
-    TAG_LAST = 16
-};
-
-#define SERVER_MAX_EVENTS 256
-/* Bytes read from one connection per wake-up, so one busy client cannot
- * starve the others (level-triggered epoll brings it back). */
-#define SERVER_READ_BUDGET (256 * 1024)
-/* How long a stopping daemon waits for replies to drain. */
-#define SERVER_DRAIN_MS 5000
-/* Quiet time after the last policy file event before reloading. */
-#define SERVER_DEBOUNCE_MS 100
-/* Pause before accepting again when out of descriptors. */
-#define SERVER_ACCEPT_PAUSE_MS 100
-/* Idle jobs kept for reuse. */
-#define SERVER_POOL_MAX 4096
-/* How long a connection we are done with waits for its peer to close:
- * closing a socket with unread input would reset it, and the peer could
- * lose the last reply, or fail a send it made just before. */
-#define SERVER_LINGER_MS 2000
-/* The period of the housekeeping tick: idle connections, and the summary
- * of refused connections (logged at most once per period). */
-#define SERVER_TICK_MS 1000
-/* The most requests, and request bytes, of one wake-up the event loop
- * answers itself (see server_dispatch): enough for a wake-up's worth at
- * moderate load, few enough that the other connections wait no more than
- * about a millisecond. */
-#define SERVER_INLINE_MAX 32
-#define SERVER_INLINE_MAX_BYTES (64 * 1024)
-
-struct server {
-    const trined_config *cfg;
-    int epfd;
-    int lfd;
-    int sigfd;
-    int inofd;
-    int tfd;
-    int tickfd;     /* timerfd: the housekeeping tick */
-    int reserve_fd; /* kept to accept (and close) when out of fds */
-    bool activated; /* systemd's socket: not ours to remove */
-    bool created;   /* we made the socket file and remove it */
-    bool accept_paused;
-    int64_t accept_resume_ms;
-    conn *conns; /* open connections, and closed ones whose jobs
-                    are still in flight */
-    size_t nconns;
-    size_t nopen;           /* connections whose socket is open */
-    size_t nlinger;         /* connections lingering */
-    listen_shed_count shed; /* connections closed at once */
-    int64_t now_ms;         /* monotonic time of this wake-up */
-    conn *dirty;            /* connections to look at after this wake-up */
-    jobpool pool;
-    jobq batch; /* new lines of this wake-up, for the workers */
-    uint64_t next_id;
-    size_t inflight; /* jobs made and not yet collected */
-    bool stopping;
-    int64_t stop_deadline;
-};
-
-static int64_t server_mono_ms(void)
+int64_t server_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void server_log_errno(log_level lvl, const char *event, const char *what)
+void server_log_errno(log_level lvl, const char *event, const char *what)
 {
     logline l;
     if (log_begin(&l, lvl, event)) {
@@ -111,21 +41,6 @@ static void server_log_errno(log_level lvl, const char *event, const char *what)
 bool server_activated(const server *s)
 {
     return s->activated;
-}
-
-bool server_peer_allowed(const trined_config *cfg, uid_t uid, gid_t gid)
-{
-    if (cfg->n_allow_uid == 0 && (uid == geteuid() || uid == 0))
-        return true;
-    for (size_t i = 0; i < cfg->n_allow_uid; i++) {
-        if (cfg->allow_uid[i] == uid)
-            return true;
-    }
-    for (size_t i = 0; i < cfg->n_allow_gid; i++) {
-        if (cfg->allow_gid[i] == gid)
-            return true;
-    }
-    return false;
 }
 
 static int server_watch(server *s, int fd, uint64_t tag, uint32_t events)
@@ -224,139 +139,13 @@ fail:
     return TRINE_EIO;
 }
 
-static void server_mark_dirty(server *s, conn *c)
+void server_mark_dirty(server *s, conn *c)
 {
     if (c->dirty)
         return;
     c->dirty = true;
     c->dirty_next = s->dirty;
     s->dirty = c;
-}
-
-/* Makes a connection of an accepted socket and registers it. Returns it,
- * or NULL (the socket closed) on failure. */
-static conn *server_add_conn(server *s, int fd, const struct ucred *cr,
-                             uint32_t events)
-{
-    conn *c = conn_new(fd, ++s->next_id, s->cfg->max_line);
-    struct epoll_event ev = {.events = events, .data.ptr = c};
-    if (c == NULL || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        server_log_errno(LOG_ERROR, "accept_failed", "register");
-        if (c != NULL)
-            conn_free(c);
-        else
-            close(fd);
-        return NULL;
-    }
-    c->events = events;
-    conn_set_limits(c, s->cfg->max_pending_bytes,
-                    (size_t)s->cfg->max_pending_replies);
-    c->active_ms = s->now_ms;
-    c->uid = cr->uid;
-    c->gid = cr->gid;
-    c->pid = cr->pid;
-    c->next = s->conns;
-    if (s->conns != NULL)
-        s->conns->prev = c;
-    s->conns = c;
-    s->nconns++;
-    s->nopen++;
-    return c;
-}
-
-/* Answers a refused peer with one error line; the connection then takes
- * no request and closes (after lingering, so the peer reads the line). */
-static void server_refuse(server *s, int fd, const struct ucred *cr)
-{
-    logline l;
-    if (log_begin(&l, LOG_WARN, "peer_refused")) {
-        log_uint(&l, "uid", cr->uid);
-        log_uint(&l, "gid", cr->gid);
-        log_int(&l, "pid", cr->pid);
-        log_end(&l);
-    }
-    conn *c = server_add_conn(s, fd, cr, 0);
-    if (c == NULL)
-        return;
-    char msg[64];
-    snprintf(msg, sizeof msg, "peer uid %u is not allowed", (unsigned)cr->uid);
-    rpc_write_error(&c->out, NULL, RPC_INVALID_REQUEST, msg);
-    c->eof = true;
-    if (c->out.oom)
-        c->closing = true;
-    server_mark_dirty(s, c);
-}
-
-static void server_pause_accept(server *s)
-{
-    if (s->accept_paused || s->lfd < 0)
-        return;
-    epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
-    s->accept_paused = true;
-    s->accept_resume_ms = server_mono_ms() + SERVER_ACCEPT_PAUSE_MS;
-}
-
-/* Logs the connections closed at once, at most once per tick unless
- * force. */
-static void server_log_shed(server *s, bool force)
-{
-    listen_log_shed(&s->shed, s->now_ms, SERVER_TICK_MS, force, s->nopen,
-                    s->cfg->max_connections);
-}
-
-static void server_shed(server *s, listen_shed_reason why)
-{
-    s->shed.n[why]++;
-    server_log_shed(s, false);
-}
-
-static void server_accept(server *s)
-{
-    for (;;) {
-        int fd = listen_accept(s->lfd, &s->reserve_fd);
-        if (fd == LISTEN_SHED) {
-            server_shed(s, LISTEN_SHED_NOFD);
-            continue;
-        }
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            /* Out of descriptors with no reserve, or out of memory: stop
-             * accepting for a moment instead of spinning on a listening
-             * socket that stays readable. */
-            server_log_errno(LOG_ERROR, "accept_failed", "accept");
-            server_pause_accept(s);
-            return;
-        }
-        /* Over the limit, the peer is closed at once: it sees EOF rather
-         * than hang in the backlog, and costs no memory. */
-        if (s->nopen >= (size_t)s->cfg->max_connections) {
-            listen_shed(fd);
-            server_shed(s, LISTEN_SHED_LIMIT);
-            continue;
-        }
-        struct ucred cr;
-        socklen_t len = sizeof cr;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) {
-            server_log_errno(LOG_WARN, "peer_unknown", "SO_PEERCRED");
-            close(fd);
-            continue;
-        }
-        if (!server_peer_allowed(s->cfg, cr.uid, cr.gid)) {
-            server_refuse(s, fd, &cr);
-            continue;
-        }
-        conn *c = server_add_conn(s, fd, &cr, EPOLLIN);
-        if (c == NULL)
-            continue;
-        logline l;
-        if (log_begin(&l, LOG_DEBUG, "conn_open")) {
-            log_uint(&l, "conn", c->id);
-            log_uint(&l, "uid", cr.uid);
-            log_int(&l, "pid", cr.pid);
-            log_end(&l);
-        }
-    }
 }
 
 /* Reads from c as far as it allows, counting the jobs it makes. */
