@@ -68,7 +68,7 @@ typedef struct options {
     const char *socket;
     const char *trined;
     const char *policy;
-    const char *sync;   /* trined's --audit-sync */
+    const char *sync; /* trined's --audit-sync */
     int conns[MAX_LIST];
     int nconns;
     int depths[MAX_LIST];
@@ -298,12 +298,11 @@ static int parse_list(const char *flag, const char *v, int *out, int *n)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: daemon (--socket PATH | --trined PATH --policy DIR)\n"
-            "              [--conns N[,N...]] [--depth D[,D...]]\n"
-            "              [--seconds S] [--warmup S] [--workers N]\n"
-            "              [--client-threads N] [--audit-sync full|normal]\n"
-            "              [--no-baselines] [--keep]\n");
+    fprintf(f, "usage: daemon (--socket PATH | --trined PATH --policy DIR)\n"
+               "              [--conns N[,N...]] [--depth D[,D...]]\n"
+               "              [--seconds S] [--warmup S] [--workers N]\n"
+               "              [--client-threads N] [--audit-sync full|normal]\n"
+               "              [--no-baselines] [--keep]\n");
 }
 
 static int parse_options(int argc, char **argv, options *o)
