@@ -176,6 +176,17 @@ static char *token(EVP_PKEY *pkey, const char *header, const char *payload)
     return t;
 }
 
+/* Signs a token with pkey and checks that verifying it under keys gives
+ * want (its detail is then in `detail`). */
+static void expect_token(const jwt_params *p, const jwks *keys, jwt_status want,
+                         EVP_PKEY *pkey, const char *header,
+                         const char *payload)
+{
+    char *t = token(pkey, header, payload);
+    assert_int_equal(verify(t, keys, p), want);
+    free(t);
+}
+
 /* Signs a good RS256 access token whose payload is claims_with(extra). */
 static char *rs_token(const char *extra)
 {
@@ -502,13 +513,10 @@ static void test_other_algs(void **state)
         "{\"alg\":[\"RS256\"],\"typ\":\"at+jwt\"}",
     };
     size_t i;
-    char *t;
 
     (void)state;
     for (i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++) {
-        t = token(rsa_key, hdrs[i], payload);
-        assert_int_equal(verify(t, keyset, &p), JWT_BAD_ALG);
-        free(t);
+        expect_token(&p, keyset, JWT_BAD_ALG, rsa_key, hdrs[i], payload);
     }
     free(payload);
 }
@@ -597,14 +605,12 @@ static void test_key_choice(void **state)
                         "the key named by kid does not fit the token's alg");
     assert_string_equal(kid_out, "");
     free(t);
-    t = token(ec_key, "{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"rsa1\"}",
-              payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_KEY_MISMATCH);
-    free(t);
-    t = token(ed_key, "{\"alg\":\"EdDSA\",\"typ\":\"at+jwt\",\"kid\":\"ec1\"}",
-              payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_KEY_MISMATCH);
-    free(t);
+    expect_token(&p, keyset, JWT_KEY_MISMATCH, ec_key,
+                 "{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"rsa1\"}",
+                 payload);
+    expect_token(&p, keyset, JWT_KEY_MISMATCH, ed_key,
+                 "{\"alg\":\"EdDSA\",\"typ\":\"at+jwt\",\"kid\":\"ec1\"}",
+                 payload);
 
     /* An unknown kid is handed back for a refetch. */
     t = token(rsa_key,
@@ -634,19 +640,15 @@ static void test_key_choice(void **state)
     free(t);
 
     /* Signed by another RSA key than the one its kid names. */
-    t = token(rsa_key2,
-              "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"rsa1\"}",
-              payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_SIGNATURE);
-    free(t);
+    expect_token(&p, keyset, JWT_BAD_SIGNATURE, rsa_key2,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"rsa1\"}",
+                 payload);
     /* A key embedded in the header is never used. */
     j1 = fx_jwk(rsa_key2, "rsa1", NULL);
     doc = fx_printf("{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"rsa1\","
                     "\"jwk\":%s}",
                     j1);
-    t = token(rsa_key2, doc, payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_SIGNATURE);
-    free(t);
+    expect_token(&p, keyset, JWT_BAD_SIGNATURE, rsa_key2, doc, payload);
     free(doc);
     free(j1);
 
@@ -664,10 +666,9 @@ static void test_key_choice(void **state)
     assert_int_equal(verify(t, NULL, &p), JWT_UNKNOWN_KID);
     assert_string_equal(detail, "token has no kid and no key fits its alg");
     free(t);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"b\"}",
-              payload);
-    assert_int_equal(verify(t, two, &p), JWT_BAD_SIGNATURE);
-    free(t);
+    expect_token(&p, two, JWT_BAD_SIGNATURE, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"b\"}",
+                 payload);
     jwks_free(two);
     free(doc);
     free(j1);
@@ -679,10 +680,9 @@ static void test_key_choice(void **state)
     j2 = fx_jwk(rsa_key, "rot", NULL);
     doc = fx_printf("{\"keys\":[%s,%s]}", j1, j2);
     two = parse_keys(doc);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"rot\"}",
-              payload);
-    assert_int_equal(verify(t, two, &p), JWT_OK);
-    free(t);
+    expect_token(&p, two, JWT_OK, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"rot\"}",
+                 payload);
     jwks_free(two);
     free(doc);
     free(j1);
@@ -803,27 +803,20 @@ static void test_header_and_payload_json(void **state)
     assert_int_equal(verify(t, keyset, &p), JWT_MALFORMED);
     assert_string_equal(detail, "token header is not a JSON object");
     free(t);
-    t = token(rsa_key,
-              "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"rsa1\","
-              "\"kid\":\"ec1\"}",
-              payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_MALFORMED);
-    free(t);
+    expect_token(&p, keyset, JWT_MALFORMED, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"rsa1\","
+                 "\"kid\":\"ec1\"}",
+                 payload);
     /* Headers that are not objects. */
-    t = token(rsa_key, "[\"RS256\"]", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_MALFORMED);
-    free(t);
-    t = token(rsa_key, "{\"alg\":\"RS256\"", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_MALFORMED);
-    free(t);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"} x", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_MALFORMED);
-    free(t);
+    expect_token(&p, keyset, JWT_MALFORMED, rsa_key, "[\"RS256\"]", payload);
+    expect_token(&p, keyset, JWT_MALFORMED, rsa_key, "{\"alg\":\"RS256\"",
+                 payload);
+    expect_token(&p, keyset, JWT_MALFORMED, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"} x", payload);
     /* Not UTF-8. */
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"x\":\"\xff\"}",
-              payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_MALFORMED);
-    free(t);
+    expect_token(&p, keyset, JWT_MALFORMED, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"x\":\"\xff\"}",
+                 payload);
 
     /* Signed payloads that are not a JSON object, or repeat a member. */
     t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}",
@@ -831,14 +824,12 @@ static void test_header_and_payload_json(void **state)
     assert_int_equal(verify(t, keyset, &p), JWT_MALFORMED);
     assert_string_equal(detail, "token payload is not a JSON object");
     free(t);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}",
-              "{\"iss\":\"" ISSUER "\",\"sub\":\"alice\",\"exp\":1893456000,"
-              "\"sub\":\"admin\"}");
-    assert_int_equal(verify(t, keyset, &p), JWT_MALFORMED);
-    free(t);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", "\"x\"");
-    assert_int_equal(verify(t, keyset, &p), JWT_MALFORMED);
-    free(t);
+    expect_token(&p, keyset, JWT_MALFORMED, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}",
+                 "{\"iss\":\"" ISSUER "\",\"sub\":\"alice\",\"exp\":1893456000,"
+                 "\"sub\":\"admin\"}");
+    expect_token(&p, keyset, JWT_MALFORMED, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", "\"x\"");
     free(payload);
 }
 
@@ -857,17 +848,13 @@ static void test_crit_and_typ(void **state)
     assert_string_equal(detail, "token header has a crit member");
     free(t);
     /* Even an empty or malformed crit. */
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"crit\":[]}",
-              payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_ALG);
-    free(t);
+    expect_token(&p, keyset, JWT_BAD_ALG, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"crit\":[]}", payload);
     /* b64:false (RFC 7797) needs crit, and so is refused. */
-    t = token(rsa_key,
-              "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"b64\":false,"
-              "\"crit\":[\"b64\"]}",
-              payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_ALG);
-    free(t);
+    expect_token(&p, keyset, JWT_BAD_ALG, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"b64\":false,"
+                 "\"crit\":[\"b64\"]}",
+                 payload);
 
     /* typ missing, "JWT", close misses, not a string. */
     t = token(rsa_key, "{\"alg\":\"RS256\",\"kid\":\"rsa1\"}", payload);
@@ -879,19 +866,14 @@ static void test_crit_and_typ(void **state)
         assert_int_equal(verify(t, keyset, &v), JWT_OK);
     }
     free(t);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_TYP);
-    free(t);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt \"}", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_TYP);
-    free(t);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"application/jwt\"}",
-              payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_TYP);
-    free(t);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":[\"at+jwt\"]}", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_TYP);
-    free(t);
+    expect_token(&p, keyset, JWT_BAD_TYP, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", payload);
+    expect_token(&p, keyset, JWT_BAD_TYP, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt \"}", payload);
+    expect_token(&p, keyset, JWT_BAD_TYP, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"application/jwt\"}", payload);
+    expect_token(&p, keyset, JWT_BAD_TYP, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":[\"at+jwt\"]}", payload);
     free(payload);
 }
 
@@ -912,23 +894,20 @@ static void test_issuer_and_audience(void **state)
     free(payload);
     payload = fx_printf("{\"sub\":\"a\",\"aud\":\"" AUDIENCE "\",\"exp\":%d}",
                         NOW + 60);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_ISSUER);
-    free(t);
+    expect_token(&p, keyset, JWT_BAD_ISSUER, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
     free(payload);
     payload = fx_printf("{\"iss\":[\"" ISSUER "\"],\"aud\":\"" AUDIENCE
                         "\",\"exp\":%d}",
                         NOW + 60);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_ISSUER);
-    free(t);
+    expect_token(&p, keyset, JWT_BAD_ISSUER, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
     free(payload);
     payload = fx_printf("{\"iss\":\"" ISSUER "/\",\"aud\":\"" AUDIENCE
                         "\",\"exp\":%d}",
                         NOW + 60);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_ISSUER);
-    free(t);
+    expect_token(&p, keyset, JWT_BAD_ISSUER, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
     free(payload);
     /* No configured issuer fails closed. */
     t = rs_token("");
@@ -955,16 +934,14 @@ static void test_issuer_and_audience(void **state)
     payload = fx_printf("{\"iss\":\"" ISSUER "\",\"aud\":[\"https://x\","
                         "\"https://y\"],\"exp\":%d}",
                         NOW + 60);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_AUDIENCE);
-    free(t);
+    expect_token(&p, keyset, JWT_BAD_AUDIENCE, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
     free(payload);
     payload = fx_printf("{\"iss\":\"" ISSUER "\",\"aud\":[\"https://x\","
                         "\"" AUDIENCE "\"],\"exp\":%d}",
                         NOW + 60);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_OK);
-    free(t);
+    expect_token(&p, keyset, JWT_OK, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
     free(payload);
     payload = fx_printf("{\"iss\":\"" ISSUER "\",\"exp\":%d}", NOW + 60);
     t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
@@ -977,9 +954,8 @@ static void test_issuer_and_audience(void **state)
     payload = fx_printf("{\"iss\":\"" ISSUER "\",\"aud\":[[\"" AUDIENCE
                         "\"],{\"a\":\"" AUDIENCE "\"}],\"exp\":%d}",
                         NOW + 60);
-    t = token(rsa_key, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
-    assert_int_equal(verify(t, keyset, &p), JWT_BAD_AUDIENCE);
-    free(t);
+    expect_token(&p, keyset, JWT_BAD_AUDIENCE, rsa_key,
+                 "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload);
     free(payload);
 }
 
