@@ -223,6 +223,31 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A client, the URL of a path on a loopback port, and a response and an
+ * error buffer for one request. */
+typedef struct exchange {
+    http_client *c;
+    char url[64];
+    http_response r;
+    char err[256];
+} exchange;
+
+static void exchange_open(exchange *x, int timeout_ms, int connect_ms,
+                          atomic_bool *stop, int port, const char *path)
+{
+    x->c = NULL;
+    assert_int_equal(http_client_new(timeout_ms, connect_ms, stop, &x->c), 0);
+    snprintf(x->url, sizeof x->url, "http://127.0.0.1:%d%s", port, path);
+    http_response_init(&x->r);
+    x->err[0] = '\0';
+}
+
+static void exchange_close(exchange *x)
+{
+    http_response_free(&x->r);
+    http_client_free(x->c);
+}
+
 static void test_get_reads_status_body_and_max_age(void **state)
 {
     (void)state;
@@ -234,22 +259,16 @@ static void test_get_reads_status_body_and_max_age(void **state)
                                "{\"keys\":[]}";
     oneshot o;
     oneshot_start(&o, resp, sizeof resp - 1, 0);
-    http_client *c = NULL;
-    assert_int_equal(http_client_new(5000, 2000, NULL, &c), 0);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/jwks", o.port);
-    http_response r;
-    http_response_init(&r);
-    char err[256] = "";
-    assert_int_equal(http_get(c, url, &r, err, sizeof err), 0);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(r.body.data, "{\"keys\":[]}");
-    assert_int_equal(r.max_age_s, 600);
+    exchange x;
+    exchange_open(&x, 5000, 2000, NULL, o.port, "/jwks");
+    assert_int_equal(http_get(x.c, x.url, &x.r, x.err, sizeof x.err), 0);
+    assert_int_equal(x.r.status, 200);
+    assert_string_equal(x.r.body.data, "{\"keys\":[]}");
+    assert_int_equal(x.r.max_age_s, 600);
     oneshot_stop(&o);
     assert_non_null(strstr(o.got, "GET /jwks HTTP/1.1\r\n"));
     assert_non_null(strstr(o.got, "Accept: application/json\r\n"));
-    http_response_free(&r);
-    http_client_free(c);
+    exchange_close(&x);
 }
 
 static void test_post_sends_form_and_authorization(void **state)
@@ -261,19 +280,14 @@ static void test_post_sends_form_and_authorization(void **state)
                                "{\"active\":false}";
     oneshot o;
     oneshot_start(&o, resp, sizeof resp - 1, 0);
-    http_client *c = NULL;
-    assert_int_equal(http_client_new(5000, 2000, NULL, &c), 0);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/introspect", o.port);
-    http_response r;
-    http_response_init(&r);
-    char err[256] = "";
+    exchange x;
+    exchange_open(&x, 5000, 2000, NULL, o.port, "/introspect");
     const char body[] = "token=abc&token_type_hint=access_token";
-    assert_int_equal(http_post_form(c, url, body, sizeof body - 1, "Basic YTpi",
-                                    &r, err, sizeof err),
+    assert_int_equal(http_post_form(x.c, x.url, body, sizeof body - 1,
+                                    "Basic YTpi", &x.r, x.err, sizeof x.err),
                      0);
-    assert_int_equal(r.status, 200);
-    assert_int_equal(r.max_age_s, -1);
+    assert_int_equal(x.r.status, 200);
+    assert_int_equal(x.r.max_age_s, -1);
     oneshot_stop(&o);
     assert_non_null(strstr(o.got, "POST /introspect HTTP/1.1\r\n"));
     assert_non_null(strstr(o.got, "Authorization: Basic YTpi\r\n"));
@@ -282,8 +296,7 @@ static void test_post_sends_form_and_authorization(void **state)
     assert_null(strstr(o.got, "Expect:"));
     assert_non_null(
         strstr(o.got, "\r\n\r\ntoken=abc&token_type_hint=access_token"));
-    http_response_free(&r);
-    http_client_free(c);
+    exchange_close(&x);
 }
 
 static void test_oversize_response_is_cut(void **state)
@@ -298,20 +311,15 @@ static void test_oversize_response_is_cut(void **state)
     memset(resp + sizeof head - 1, 'x', body);
     oneshot o;
     oneshot_start(&o, resp, sizeof head - 1 + body, 0);
-    http_client *c = NULL;
-    assert_int_equal(http_client_new(5000, 2000, NULL, &c), 0);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/big", o.port);
-    http_response r;
-    http_response_init(&r);
-    char err[256] = "";
-    assert_int_equal(http_get(c, url, &r, err, sizeof err), TRINE_EIO);
-    assert_string_equal(err, "response larger than 1048576 bytes");
-    assert_true(r.body.len <= HTTP_MAX_BODY);
+    exchange x;
+    exchange_open(&x, 5000, 2000, NULL, o.port, "/big");
+    assert_int_equal(http_get(x.c, x.url, &x.r, x.err, sizeof x.err),
+                     TRINE_EIO);
+    assert_string_equal(x.err, "response larger than 1048576 bytes");
+    assert_true(x.r.body.len <= HTTP_MAX_BODY);
     oneshot_stop(&o);
     free(resp);
-    http_response_free(&r);
-    http_client_free(c);
+    exchange_close(&x);
 }
 
 static void test_timeout(void **state)
@@ -320,24 +328,19 @@ static void test_timeout(void **state)
     static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
     oneshot o;
     oneshot_start(&o, resp, sizeof resp - 1, 1500);
-    http_client *c = NULL;
-    assert_int_equal(http_client_new(300, 200, NULL, &c), 0);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", o.port);
-    http_response r;
-    http_response_init(&r);
-    char err[256] = "";
+    exchange x;
+    exchange_open(&x, 300, 200, NULL, o.port, "/slow");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    assert_int_equal(http_get(c, url, &r, err, sizeof err), TRINE_EIO);
+    assert_int_equal(http_get(x.c, x.url, &x.r, x.err, sizeof x.err),
+                     TRINE_EIO);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms =
         (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     assert_true(ms < 1400);
-    assert_non_null(strstr(err, "imed out"));
+    assert_non_null(strstr(x.err, "imed out"));
     oneshot_stop(&o);
-    http_response_free(&r);
-    http_client_free(c);
+    exchange_close(&x);
 }
 
 static void test_redirect_not_followed(void **state)
@@ -348,18 +351,12 @@ static void test_redirect_not_followed(void **state)
                                "Content-Length: 0\r\n\r\n";
     oneshot o;
     oneshot_start(&o, resp, sizeof resp - 1, 0);
-    http_client *c = NULL;
-    assert_int_equal(http_client_new(5000, 2000, NULL, &c), 0);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/jwks", o.port);
-    http_response r;
-    http_response_init(&r);
-    char err[256] = "";
-    assert_int_equal(http_get(c, url, &r, err, sizeof err), 0);
-    assert_int_equal(r.status, 302);
+    exchange x;
+    exchange_open(&x, 5000, 2000, NULL, o.port, "/jwks");
+    assert_int_equal(http_get(x.c, x.url, &x.r, x.err, sizeof x.err), 0);
+    assert_int_equal(x.r.status, 302);
     oneshot_stop(&o);
-    http_response_free(&r);
-    http_client_free(c);
+    exchange_close(&x);
 }
 
 static void test_connection_refused(void **state)
@@ -373,18 +370,13 @@ static void test_connection_refused(void **state)
     socklen_t alen = sizeof a;
     getsockname(fd, (struct sockaddr *)&a, &alen);
     close(fd);
-    http_client *c = NULL;
-    assert_int_equal(http_client_new(2000, 1000, NULL, &c), 0);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(a.sin_port));
-    http_response r;
-    http_response_init(&r);
-    char err[256] = "";
-    assert_int_equal(http_get(c, url, &r, err, sizeof err), TRINE_EIO);
-    assert_true(err[0] != '\0');
-    assert_int_equal(r.status, 0);
-    http_response_free(&r);
-    http_client_free(c);
+    exchange x;
+    exchange_open(&x, 2000, 1000, NULL, ntohs(a.sin_port), "/");
+    assert_int_equal(http_get(x.c, x.url, &x.r, x.err, sizeof x.err),
+                     TRINE_EIO);
+    assert_true(x.err[0] != '\0');
+    assert_int_equal(x.r.status, 0);
+    exchange_close(&x);
 }
 
 static void test_stop_flag_aborts(void **state)
@@ -395,18 +387,13 @@ static void test_stop_flag_aborts(void **state)
     oneshot_start(&o, resp, sizeof resp - 1, 1500);
     atomic_bool stop;
     atomic_init(&stop, true);
-    http_client *c = NULL;
-    assert_int_equal(http_client_new(5000, 2000, &stop, &c), 0);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", o.port);
-    http_response r;
-    http_response_init(&r);
-    char err[256] = "";
-    assert_int_equal(http_get(c, url, &r, err, sizeof err), TRINE_EIO);
-    assert_string_equal(err, "the daemon is stopping");
+    exchange x;
+    exchange_open(&x, 5000, 2000, &stop, o.port, "/");
+    assert_int_equal(http_get(x.c, x.url, &x.r, x.err, sizeof x.err),
+                     TRINE_EIO);
+    assert_string_equal(x.err, "the daemon is stopping");
     oneshot_stop(&o);
-    http_response_free(&r);
-    http_client_free(c);
+    exchange_close(&x);
 }
 
 int main(void)
