@@ -89,6 +89,22 @@ static void expect_intact(store *s, int64_t nrows)
     assert_int_equal(bad, -1);
 }
 
+/* SHA-256(prev || canon), computed here independently of audit.c. */
+static void chain_hash(const unsigned char prev[32], const char *canon,
+                       unsigned char out[32])
+{
+    size_t len = strlen(canon);
+    unsigned char *input = malloc(32 + len);
+    assert_non_null(input);
+    memcpy(input, prev, 32);
+    memcpy(input + 32, canon, len);
+    unsigned int n = 0;
+    assert_int_equal(EVP_Digest(input, 32 + len, out, &n, EVP_sha256(), NULL),
+                     1);
+    assert_int_equal(n, 32);
+    free(input);
+}
+
 /* ---- The hash --------------------------------------------------------- */
 
 static void test_hash_matches_hand_computed(void **state)
@@ -123,15 +139,9 @@ static void test_hash_matches_hand_computed(void **state)
         "\"server\":\"github\",\"session\":\"s\\u0001\","
         "\"tool\":\"create_issue\",\"ts_ms\":1767225600123,"
         "\"user\":\"al\\\"ice\\n\"}";
-    unsigned char input[32 + sizeof canon - 1];
-    memset(input, 0, 32);
-    memcpy(input + 32, canon, sizeof canon - 1);
-    unsigned char want[32];
-    unsigned int n = 0;
-    assert_int_equal(
-        EVP_Digest(input, sizeof input, want, &n, EVP_sha256(), NULL), 1);
-    assert_int_equal(n, 32);
     static const unsigned char zero[32];
+    unsigned char want[32];
+    chain_hash(zero, canon, want);
     assert_memory_equal(r.prev_hash, zero, 32);
     assert_memory_equal(r.hash, want, 32);
 
@@ -179,13 +189,9 @@ static void test_token_column_hash(void **state)
         "\"server\":\"s\",\"session\":null,"
         "\"token\":\"{\\\"via\\\":\\\"jwt\\\",\\\"outcome\\\":"
         "\\\"expired\\\"}\",\"tool\":\"t\",\"ts_ms\":5,\"user\":null}";
-    unsigned char input[32 + sizeof canon - 1];
-    memset(input, 0, 32);
-    memcpy(input + 32, canon, sizeof canon - 1);
+    static const unsigned char zero[32];
     unsigned char want[32];
-    unsigned int n = 0;
-    assert_int_equal(
-        EVP_Digest(input, sizeof input, want, &n, EVP_sha256(), NULL), 1);
+    chain_hash(zero, canon, want);
     assert_memory_equal(r.hash, want, 32);
     audit_row got;
     assert_int_equal(audit_get(f->s, 1, &got), 1);
@@ -201,12 +207,9 @@ static void test_token_column_hash(void **state)
         "\"policy_rev\":\"p\",\"reason\":\"token_invalid\","
         "\"server\":\"s\",\"session\":null,\"tool\":\"t\",\"ts_ms\":5,"
         "\"user\":null}";
-    unsigned char input2[32 + sizeof canon2 - 1];
-    memcpy(input2, want, 32);
-    memcpy(input2 + 32, canon2, sizeof canon2 - 1);
-    assert_int_equal(
-        EVP_Digest(input2, sizeof input2, want, &n, EVP_sha256(), NULL), 1);
-    assert_memory_equal(r.hash, want, 32);
+    unsigned char want2[32];
+    chain_hash(want, canon2, want2);
+    assert_memory_equal(r.hash, want2, 32);
     expect_intact(f->s, 2);
 
     /* Dropping a token, or adding one, breaks the chain. */
