@@ -128,7 +128,9 @@ class FaultTest(unittest.TestCase):
         self.assertIn("after consent.list was sent", str(cm.exception))
         self.assertEqual(fake.methods(), ["consent.list", "consent.list"])
 
-    def test_check_on_a_connection_closed_while_idle(self) -> None:
+    def pinged_then_closed(self):
+        """A client that got its ping answered on a connection the fake
+        server then closed; the next connections answer allow."""
         closed = threading.Event()
 
         def once(conn: FakeConn) -> None:
@@ -143,6 +145,10 @@ class FaultTest(unittest.TestCase):
         self.assertIs(client.ping(), True)
         self.assertTrue(closed.wait(5))
         time.sleep(0.05)
+        return fake, client
+
+    def test_check_on_a_connection_closed_while_idle(self) -> None:
+        fake, client = self.pinged_then_closed()
         d = client.check("github", "get_issue", {}, token=token())
         self.assertEqual(d.decision, "allow")
         self.assertEqual(fake.methods(), ["ping", "check"])
@@ -151,20 +157,7 @@ class FaultTest(unittest.TestCase):
         """The peer is gone but the idle check did not notice (a race):
         the write fails before any byte is taken, so the check is sent on
         a new connection, once."""
-        closed = threading.Event()
-
-        def once(conn: FakeConn) -> None:
-            req = conn.read_request()
-            assert req is not None
-            conn.answer(req, {"pong": True})
-            conn.sock.close()
-            closed.set()
-
-        fake = self.fake(once, answer_allow)
-        client = self.client(fake)
-        self.assertIs(client.ping(), True)
-        self.assertTrue(closed.wait(5))
-        time.sleep(0.05)
+        fake, client = self.pinged_then_closed()
         with mock.patch.object(trine.Client, "_idle_ok",
                                staticmethod(lambda sock: True)):
             d = client.check("github", "get_issue", {}, token=token())
