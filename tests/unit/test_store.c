@@ -266,14 +266,20 @@ static void test_decision_check_constraint(void **state)
     fixture *f = *state;
     store *s = NULL;
     assert_int_equal(store_open(f->path, NULL, &s, NULL, 0), 0);
-    /* The table itself refuses a decision outside the three. */
-    int rc = sqlite3_exec(s->db,
+    /* The table itself refuses a decision outside the three to any other
+     * connection (the store's own skips the check: audit_append makes it,
+     * see test_audit.c's test_append_validates). */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL),
+                     SQLITE_OK);
+    int rc = sqlite3_exec(db,
                           "INSERT INTO decisions (id, ts_ms, policy_rev,"
                           " server, tool, decision, reason, detail,"
                           " prev_hash, hash) VALUES (1, 0, 'r', 's', 't',"
                           " 'maybe', 'x', '{}', x'00', x'00')",
                           NULL, NULL, NULL);
     assert_int_equal(rc, SQLITE_CONSTRAINT);
+    sqlite3_close(db);
     store_close(s);
 }
 
