@@ -184,7 +184,7 @@ void rpc_write_head(strbuf *out, const json_t *id)
     } else if (json_is_string(id)) {
         sb_json_str(out, json_string_value(id), json_string_length(id));
     } else if (json_is_integer(id)) {
-        sb_printf(out, "%" PRId64, (int64_t)json_integer_value(id));
+        sb_put_i64(out, (int64_t)json_integer_value(id));
     } else {
         rpc_put_json(out, id);
     }

@@ -78,8 +78,8 @@ int writer_row(job *j, int64_t id, audit_row *row)
     size_t width = sizeof RPC_AUDIT_ID_PLACEHOLDER - 1;
     if (j->id_off <= j->prefix_len || j->id_off + width > o->len)
         return TRINE_EINVAL;
-    char digits[24];
-    size_t n = (size_t)snprintf(digits, sizeof digits, "%" PRId64, id);
+    char digits[FMT_I64_MAX];
+    size_t n = fmt_i64(digits, id);
     size_t tail = j->id_off + width;
     memmove(o->data + j->id_off + n, o->data + tail, o->len - tail + 1);
     memcpy(o->data + j->id_off, digits, n);

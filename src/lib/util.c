@@ -87,6 +87,30 @@ void sb_vprintf(strbuf *b, const char *fmt, va_list ap)
     b->len += (size_t)n;
 }
 
+size_t fmt_i64(char *out, int64_t v)
+{
+    /* The magnitude as unsigned: -INT64_MIN does not fit an int64_t. */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char tmp[FMT_I64_MAX];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    size_t len = 0;
+    if (v < 0)
+        out[len++] = '-';
+    while (n > 0)
+        out[len++] = tmp[--n];
+    return len;
+}
+
+void sb_put_i64(strbuf *b, int64_t v)
+{
+    char digits[FMT_I64_MAX];
+    sb_putn(b, digits, fmt_i64(digits, v));
+}
+
 void sb_printf(strbuf *b, const char *fmt, ...)
 {
     va_list ap;

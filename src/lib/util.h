@@ -29,6 +29,12 @@ bool sb_reserve(strbuf *b, size_t n);
 void sb_putc(strbuf *b, char c);
 void sb_putn(strbuf *b, const char *s, size_t n);
 void sb_puts(strbuf *b, const char *s);
+/* Writes v in decimal into out (at least FMT_I64_MAX bytes, not
+ * NUL-terminated) and returns its length. What snprintf's "%" PRId64 gives,
+ * without parsing a format for every number of every audit row. */
+#define FMT_I64_MAX 20
+size_t fmt_i64(char *out, int64_t v);
+void sb_put_i64(strbuf *b, int64_t v);
 void sb_printf(strbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sb_vprintf(strbuf *b, const char *fmt, va_list ap);

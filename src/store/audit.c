@@ -28,10 +28,8 @@ static void canon_text(strbuf *b, const char *key, const char *v)
 /* Appends an integer column in decimal. */
 static void canon_int(strbuf *b, const char *key, int64_t v)
 {
-    char num[24];
-    int n = snprintf(num, sizeof num, "%" PRId64, v);
     sb_puts(b, key);
-    sb_putn(b, num, (size_t)n);
+    sb_put_i64(b, v);
 }
 
 /* Writes the canonical text of row's columns other than the hashes into b

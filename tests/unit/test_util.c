@@ -12,6 +12,7 @@
 
 #include "lib/util.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,47 @@ static void test_json_str(void **state)
         char want[16];
         snprintf(want, sizeof want, "\"ab%scd\"", mid);
         expect_json(in, sizeof in, want);
+    }
+}
+
+static void expect_i64(int64_t v)
+{
+    char want[32];
+    snprintf(want, sizeof want, "%" PRId64, v);
+    char got[FMT_I64_MAX + 1];
+    size_t n = fmt_i64(got, v);
+    got[n] = '\0';
+    assert_string_equal(got, want);
+    strbuf b;
+    sb_init(&b);
+    sb_puts(&b, "x");
+    sb_put_i64(&b, v);
+    assert_string_equal(b.data + 1, want);
+    sb_free(&b);
+}
+
+static void test_fmt_i64(void **state)
+{
+    (void)state;
+    expect_i64(0);
+    expect_i64(INT64_MAX);
+    expect_i64(INT64_MIN);
+    expect_i64(INT64_MIN + 1);
+    int64_t p = 1;
+    for (int i = 0; i < 19; i++, p *= 10) {
+        expect_i64(p);
+        expect_i64(p - 1);
+        expect_i64(-p);
+        expect_i64(-(p - 1));
+    }
+    /* A spread of values from a fixed generator. */
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 10000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        expect_i64((int64_t)(x >> (i % 64)));
+        expect_i64(-(int64_t)(x >> (1 + i % 63)));
     }
 }
 
@@ -206,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_strbuf_grows),
         cmocka_unit_test(test_strbuf_oom_is_sticky),
         cmocka_unit_test(test_json_str),
+        cmocka_unit_test(test_fmt_i64),
         cmocka_unit_test(test_ptrvec),
         cmocka_unit_test(test_strmap),
         cmocka_unit_test(test_utf8_check),
