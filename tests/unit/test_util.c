@@ -130,12 +130,15 @@ static void test_fmt_i64(void **state)
     expect_i64(INT64_MAX);
     expect_i64(INT64_MIN);
     expect_i64(INT64_MIN + 1);
+    /* Every power of ten that fits, 10^0 to 10^18. */
     int64_t p = 1;
-    for (int i = 0; i < 19; i++, p *= 10) {
+    for (int i = 0; i <= 18; i++) {
         expect_i64(p);
         expect_i64(p - 1);
         expect_i64(-p);
         expect_i64(-(p - 1));
+        if (i < 18)
+            p *= 10;
     }
     /* A spread of values from a fixed generator. */
     uint64_t x = 0x9e3779b97f4a7c15ULL;
