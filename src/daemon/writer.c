@@ -155,6 +155,10 @@ static int writer_commit_rows(writer *w, jobq *batch, char *err, size_t errlen)
 fail:
     snprintf(err, errlen, "%s",
              rc == TRINE_ENOMEM ? "out of memory" : store_errmsg(w->st));
+    if (store_at_limit(w->st)) {
+        w->full_at = w->max_bytes_applied;
+        snprintf(w->full_msg, sizeof w->full_msg, "%s", store_errmsg(w->st));
+    }
     audit_rollback(w->st);
     /* Start from a fresh connection next time: whatever broke (a full
      * disk, a lock) is then seen anew. */

@@ -65,6 +65,13 @@ struct writer {
      * on the open store. */
     _Atomic int64_t max_bytes;
     int64_t max_bytes_applied;
+    /* After a batch did not fit under the limit: the limit asked for then
+     * (0: not full), and its message. Until another limit is asked for,
+     * every write is refused with that message, without trying: a smaller
+     * batch could still fit, and checks would then be allowed or refused
+     * by the size of their rows. */
+    int64_t full_at;
+    char full_msg[64];
     /* Totals for the log line at stop. */
     uint64_t commits;
     uint64_t rows;

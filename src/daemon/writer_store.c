@@ -230,10 +230,22 @@ int writer_open(writer *w, char *err, size_t errlen)
  * or a negative code with a message in err. */
 int writer_ready(writer *w, char *err, size_t errlen)
 {
+    int64_t want = atomic_load(&w->max_bytes);
+    if (w->full_at != 0) {
+        /* Still full: the same limit, on the same file (a log deleted or
+         * replaced meanwhile is opened and tried). */
+        store_files now;
+        store_files_at(w->ctx->cfg->audit, &now);
+        if (want == w->full_at && w->files_known &&
+            store_same_file(&now.db, &w->files.db)) {
+            snprintf(err, errlen, "%s", w->full_msg);
+            return TRINE_EIO;
+        }
+        w->full_at = 0;
+    }
     int rc = writer_open(w, err, errlen);
     if (rc != 0)
         return rc;
-    int64_t want = atomic_load(&w->max_bytes);
     if (want != w->max_bytes_applied) {
         rc = store_set_max_bytes(w->st, want);
         if (rc == 0) {

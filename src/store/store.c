@@ -342,6 +342,12 @@ int64_t store_limit_bytes(const store *s)
     return s != NULL ? s->limit_bytes : 0;
 }
 
+bool store_at_limit(const store *s)
+{
+    return s != NULL && s->limit_bytes > 0 &&
+           (s->last_rc & 0xff) == SQLITE_FULL;
+}
+
 /* Sets *out to whether the decisions table has the token column. Returns 0
  * or a negative code. */
 static int store_has_token(store *s, bool *out)

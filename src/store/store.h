@@ -92,6 +92,9 @@ int store_set_max_bytes(store *s, int64_t bytes);
 /* The size limit SQLite enforces on s, in bytes (0: none). */
 int64_t store_limit_bytes(const store *s);
 
+/* True when the last failure on s was a write past that size limit. */
+bool store_at_limit(const store *s);
+
 /* ---- The files under a connection (files.c) ----------------------------- */
 
 /* Which file a path names: its device and inode, when it exists. */
