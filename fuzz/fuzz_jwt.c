@@ -26,6 +26,7 @@
  * inputs there (signed tokens among them) and exits; scripts/fuzz does
  * that before a run.
  */
+#include "fuzz_check.h"
 #include "fuzz_keys.h"
 #include "daemon/jwks.h"
 #include "daemon/jwt.h"
@@ -67,15 +68,6 @@ static char *keyset_doc;
 /* Tokens that pass every check, one per key: verified again against every
  * key set mode 2 parses. */
 static char *good_tokens[NSIGNERS];
-
-#define CHECK(cond, what)                                                      \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "fuzz_jwt: %s (%s:%d)\n", what, __FILE__,          \
-                    __LINE__);                                                 \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 static const char good_payload[] =
     "{\"iss\":\"" ISSUER "\",\"sub\":\"alice\",\"aud\":\"" AUDIENCE "\","

@@ -23,6 +23,7 @@
  * there (one per interesting case, in the input format below) and exits;
  * scripts/fuzz does that before a run.
  */
+#include "fuzz_check.h"
 #include "safety_model.h"
 #include "trine.h"
 
@@ -473,15 +474,6 @@ static void model(const tool *t, const json_t *args, bool scoped, bool granted,
 /* ---- The checks ---------------------------------------------------------- */
 
 static trine_policy *policy;
-
-#define CHECK(cond, what)                                                      \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "fuzz_template: %s (%s:%d)\n", what, __FILE__,     \
-                    __LINE__);                                                 \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 static int grant_all(void *ctx, const trine_consent_query *q, int64_t *id)
 {

@@ -496,14 +496,22 @@ static void test_routing_and_malformed(void **state)
 
 /* ---- The key set cache ------------------------------------------------- */
 
+/* Starts f as an authorization server whose key set holds key 0, kid
+ * "k0". Returns that key set's document, for the caller to free. */
+static char *fake_with_k0(fake *f)
+{
+    fake_init(f);
+    int k0[] = {0};
+    char *doc = jwks_doc(k0, 1);
+    f->jwks = doc;
+    return doc;
+}
+
 static void test_first_use_then_cached(void **state)
 {
     (void)state;
     fake f;
-    fake_init(&f);
-    int k0[] = {0};
-    char *doc = jwks_doc(k0, 1);
-    f.jwks = doc;
+    char *doc = fake_with_k0(&f);
     token_verifier *v = jwt_verifier(&f);
     char *tok = token_with(0, "k0", NULL, T0);
     token_result r;
@@ -593,10 +601,7 @@ static void test_expiry_and_outage_keep_old_keys(void **state)
 {
     (void)state;
     fake f;
-    fake_init(&f);
-    int k0[] = {0};
-    char *doc = jwks_doc(k0, 1);
-    f.jwks = doc;
+    char *doc = fake_with_k0(&f);
     f.max_age = 120;
     token_verifier *v = jwt_verifier(&f);
     char *tok = token_with(0, "k0", NULL, T0 + 5000);
@@ -686,10 +691,7 @@ static void test_jwt_outcomes(void **state)
 {
     (void)state;
     fake f;
-    fake_init(&f);
-    int k0[] = {0};
-    char *doc = jwks_doc(k0, 1);
-    f.jwks = doc;
+    char *doc = fake_with_k0(&f);
     token_verifier *v = jwt_verifier(&f);
     char *good = token_with(0, "k0", NULL, T0);
     token_result r;
