@@ -215,8 +215,9 @@ void cli_put_json(FILE *out, const json_t *v)
 json_t *cli_parse_json(const char *buf, size_t len, char *err, size_t errlen)
 {
     json_error_t e;
-    json_t *v =
-        json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+    json_t *v = json_loadb(
+        buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL,
+        &e);
     if (v == NULL)
         snprintf(err, errlen, "line %d, column %d: %s", e.line, e.column,
                  e.text);

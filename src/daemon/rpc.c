@@ -94,8 +94,9 @@ int rpc_parse(const char *line, size_t len, rpc_request *req, char *err,
         return RPC_PARSE_ERROR;
     }
     json_error_t je;
-    req->root =
-        json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    req->root = json_loadb(
+        line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+        &je);
     if (req->root == NULL) {
         snprintf(err, errlen, "invalid JSON at byte %d: %s", je.position,
                  je.text);
@@ -121,18 +122,27 @@ static int rpc_validate(rpc_request *req, char *err, size_t errlen)
     }
     req->id = id;
     const json_t *v = json_object_get(req->root, "jsonrpc");
-    if (!json_is_string(v) || strcmp(json_string_value(v), "2.0") != 0) {
+    if (!json_is_string(v) || json_string_length(v) != 3 ||
+        strcmp(json_string_value(v), "2.0") != 0) {
         snprintf(err, errlen, "jsonrpc must be \"2.0\"");
         return RPC_INVALID_REQUEST;
     }
+    /* Strings may hold "\u0000" (an argument with a control character is
+     * a decision, argument_invalid); a name compared as a C string must
+     * not, or "check\u0000x" would be read as "check". */
     const json_t *m = json_object_get(req->root, "method");
-    if (!json_is_string(m)) {
-        snprintf(err, errlen, "method must be a string");
+    if (!json_is_string(m) ||
+        strlen(json_string_value(m)) != json_string_length(m)) {
+        snprintf(err, errlen, "method must be a string without NUL");
         return RPC_INVALID_REQUEST;
     }
     req->method = json_string_value(m);
+    /* JSON-RPC 2.0 allows by-position (array) params, so an array is a
+     * valid request whose params this server's methods cannot take: that
+     * is -32602, given once the method is known (rpc_handle). Any other
+     * non-object is not a valid request at all. */
     const json_t *p = json_object_get(req->root, "params");
-    if (p != NULL && !json_is_object(p)) {
+    if (p != NULL && !json_is_object(p) && !json_is_array(p)) {
         snprintf(err, errlen, "params must be an object");
         return RPC_INVALID_REQUEST;
     }
@@ -238,13 +248,56 @@ static bool rpc_opt_string(job *j, const json_t *params, const char *name,
     const json_t *v = params ? json_object_get(params, name) : NULL;
     if (v == NULL)
         return true;
-    if (!json_is_string(v)) {
+    if (!json_is_string(v) ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
         char msg[96];
-        snprintf(msg, sizeof msg, "params.%s must be a string", name);
+        snprintf(msg, sizeof msg, "params.%s must be a string without NUL",
+                 name);
         rpc_fail(j, RPC_INVALID_PARAMS, msg);
         return false;
     }
     *out = json_string_value(v);
+    return true;
+}
+
+/* Like rpc_opt_string, and an empty string fails too: as a filter it
+ * could match nothing, and would hide a caller's mistake. */
+static bool rpc_nonempty_string(job *j, const json_t *params, const char *name,
+                                const char **out)
+{
+    if (!rpc_opt_string(j, params, name, out))
+        return false;
+    if (*out != NULL && (*out)[0] == '\0') {
+        char msg[96];
+        snprintf(msg, sizeof msg, "params.%s must be a non-empty string", name);
+        rpc_fail(j, RPC_INVALID_PARAMS, msg);
+        return false;
+    }
+    return true;
+}
+
+/* Fails j unless every key of params is one of the NULL-terminated names:
+ * a misspelt filter of consent.list or consent.revoke would otherwise be
+ * dropped, and the call would list or revoke more than was meant. */
+static bool rpc_only_params(job *j, const json_t *params, const char *method,
+                            const char *const *names)
+{
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)params, key, v)
+    {
+        size_t i = 0;
+        while (names[i] != NULL && strcmp(names[i], key) != 0)
+            i++;
+        if (names[i] == NULL) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "params.%.64s%s is not a parameter of %s",
+                     key, strlen(key) > 64 ? "..." : "", method);
+            rpc_fix_utf8(msg);
+            rpc_fail(j, RPC_INVALID_PARAMS, msg);
+            return false;
+        }
+    }
     return true;
 }
 
@@ -605,7 +658,9 @@ static void rpc_check(daemon_ctx *ctx, job *j, const json_t *params)
         rpc_fail(j, RPC_INVALID_PARAMS, "params is required");
         return;
     }
-    if (json_object_get(params, "bearer") != NULL) {
+    /* "bearer": null is no bearer, as "session": null is no session. */
+    const json_t *bearer = json_object_get(params, "bearer");
+    if (bearer != NULL && !json_is_null(bearer)) {
         /* The request object is this job's own: adding the claims to it
          * is safe. */
         rpc_bearer(ctx, j, (json_t *)params);
@@ -631,13 +686,15 @@ static void rpc_policy_status(daemon_ctx *ctx, job *j)
 
 static void rpc_policy_tools(daemon_ctx *ctx, job *j, const json_t *params)
 {
-    const json_t *server = params ? json_object_get(params, "server") : NULL;
-    if (!json_is_string(server)) {
-        rpc_fail(j, RPC_INVALID_PARAMS, "params.server must be a string");
+    const char *server;
+    if (!rpc_opt_string(j, params, "server", &server))
+        return;
+    if (server == NULL) {
+        rpc_fail(j, RPC_INVALID_PARAMS, "params.server is required");
         return;
     }
     trine_policy *p = snapshot_acquire(ctx->snap);
-    json_t *tools = trine_policy_tools(p, json_string_value(server));
+    json_t *tools = trine_policy_tools(p, server);
     trine_policy_release(p);
     if (tools == NULL) {
         rpc_fail_code(j, TRINE_ENOMEM);
@@ -649,10 +706,12 @@ static void rpc_policy_tools(daemon_ctx *ctx, job *j, const json_t *params)
 
 static void rpc_consent_list(daemon_ctx *ctx, job *j, const json_t *params)
 {
+    static const char *const names[] = {"user", "agent", NULL};
     const char *user;
     const char *agent;
-    if (!rpc_opt_string(j, params, "user", &user) ||
-        !rpc_opt_string(j, params, "agent", &agent))
+    if (!rpc_only_params(j, params, "consent.list", names) ||
+        !rpc_nonempty_string(j, params, "user", &user) ||
+        !rpc_nonempty_string(j, params, "agent", &agent))
         return;
     json_t *list = consents_list(ctx->grants, user, agent, log_now_ms());
     if (list == NULL) {
@@ -667,9 +726,11 @@ static void rpc_consent_list(daemon_ctx *ctx, job *j, const json_t *params)
  * the decision, inserting the grant) is the writer's. */
 static bool rpc_consent_grant(job *j, const json_t *params)
 {
+    static const char *const names[] = {"audit_id", "ttl", NULL};
     int64_t audit_id;
     int64_t ttl;
-    if (!rpc_positive(j, params, "audit_id", true, &audit_id) ||
+    if (!rpc_only_params(j, params, "consent.grant", names) ||
+        !rpc_positive(j, params, "audit_id", true, &audit_id) ||
         !rpc_positive(j, params, "ttl", false, &ttl))
         return false;
     /* A century is more than any grant needs, and keeps the expiry time
@@ -690,11 +751,14 @@ static bool rpc_consent_revoke(job *j, const json_t *params)
     const char *agent;
     const char *server;
     const char *tool;
-    if (!rpc_positive(j, params, "consent_id", false, &id) ||
-        !rpc_opt_string(j, params, "user", &user) ||
-        !rpc_opt_string(j, params, "agent", &agent) ||
-        !rpc_opt_string(j, params, "server", &server) ||
-        !rpc_opt_string(j, params, "tool", &tool))
+    static const char *const names[] = {"consent_id", "user", "agent",
+                                        "server",     "tool", NULL};
+    if (!rpc_only_params(j, params, "consent.revoke", names) ||
+        !rpc_positive(j, params, "consent_id", false, &id) ||
+        !rpc_nonempty_string(j, params, "user", &user) ||
+        !rpc_nonempty_string(j, params, "agent", &agent) ||
+        !rpc_nonempty_string(j, params, "server", &server) ||
+        !rpc_nonempty_string(j, params, "tool", &tool))
         return false;
     if (id > 0 && user != NULL) {
         rpc_fail(j, RPC_INVALID_PARAMS,
@@ -721,13 +785,22 @@ static bool rpc_consent_revoke(job *j, const json_t *params)
                  "params.consent_id or params.user is required");
         return false;
     }
-    if (user != NULL && user[0] == '\0') {
-        rpc_fail(j, RPC_INVALID_PARAMS,
-                 "params.user must be a non-empty string");
-        return false;
-    }
     j->kind = JOB_REVOKE;
     return true;
+}
+
+/* True when m names a method of DESIGN §3. */
+static bool rpc_method_known(const char *m)
+{
+    static const char *const methods[] = {
+        "check",        "ping",          "policy.status",  "policy.tools",
+        "consent.list", "consent.grant", "consent.revoke",
+    };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        if (strcmp(m, methods[i]) == 0)
+            return true;
+    }
+    return false;
 }
 
 void rpc_handle(daemon_ctx *ctx, job *j)
@@ -747,7 +820,10 @@ void rpc_handle(daemon_ctx *ctx, job *j)
     }
     const char *m = req.method;
     const json_t *params = req.params;
-    if (strcmp(m, "check") == 0) {
+    if (json_is_array(params) && rpc_method_known(m)) {
+        rpc_fail(j, RPC_INVALID_PARAMS,
+                 "params must be an object of named parameters, not an array");
+    } else if (strcmp(m, "check") == 0) {
         rpc_check(ctx, j, params);
         if (j->kind == JOB_TOKEN) {
             /* The token thread reads the request from the job. */

@@ -339,7 +339,9 @@ static int writer_grant_source(writer *w, int64_t audit_id, grant_src *g,
     if (found > 0) {
         snprintf(msg, msglen,
                  "params.audit_id: decision %" PRId64
-                 " was already granted (consent %" PRId64 ")",
+                 " was already granted (consent %" PRId64
+                 "); one decision makes one grant: check again for a new"
+                 " consent_required decision",
                  audit_id, existing);
         return RPC_INVALID_PARAMS;
     }
@@ -406,21 +408,22 @@ static int writer_grant_source(writer *w, int64_t audit_id, grant_src *g,
     return 0;
 }
 
-/* When a grant made now expires (-1: never): ttl seconds from now when
- * given; for `once for D`, the tool's duration as the policy says it now. */
+/* When a grant made now expires (-1: never): for `once for D`, after the
+ * tool's duration as the policy says it now; ttl seconds from now when
+ * given and sooner. A ttl can shorten what the policy author allowed, never
+ * lengthen it: any peer of the socket may send one. */
 static int64_t writer_grant_expiry(writer *w, const grant_src *g, int64_t ttl,
                                    int64_t now)
 {
-    if (ttl > 0)
-        return now + ttl * 1000;
+    int64_t expires = ttl > 0 ? now + ttl * 1000 : -1;
     if (strcmp(g->mode, "once") != 0)
-        return -1;
-    int64_t expires = -1;
+        return expires;
     trine_policy *p = snapshot_acquire(w->ctx->snap);
     trine_consent_mode mode;
     int64_t dur;
     if (trine_policy_tool_consent(p, g->server, g->tool, &mode, &dur) == 1 &&
-        mode == TRINE_CONSENT_ONCE && dur > 0)
+        mode == TRINE_CONSENT_ONCE && dur > 0 &&
+        (expires < 0 || now + dur * 1000 < expires))
         expires = now + dur * 1000;
     trine_policy_release(p);
     return expires;

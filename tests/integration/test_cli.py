@@ -328,6 +328,15 @@ class CheckJson(TempDirCase):
         self.assertEqual(res["reasons"][0]["rule"], "github.trine:%d" %
                          github_line('needs issues.read on'))
 
+    def test_nul_in_an_argument_is_a_control_character(self):
+        # "\u0000" is valid JSON; U+0000 is a control character (DESIGN
+        # section 2.5), so the template refuses it like U+0001.
+        for bad in ("widgets\u0000", "wid\u0001gets"):
+            res = self.result(params(args={"owner": "acme", "repo": bad}),
+                              status=1)
+            self.assertEqual(res["reason"], "argument_invalid")
+            self.assertEqual(res["reasons"][0]["argument"], "repo")
+
     def test_seeded_consent_allows(self):
         grants = self.write("grants.json", json.dumps([{
             "user": "alice", "agent": "claude-desktop", "server": "github",

@@ -209,23 +209,39 @@ class BadInputTest(tt.DaemonTestCase):
                                          "result": {"pong": True}})
 
     def test_nul_escapes_never_allow(self):
-        # A \u0000 inside a name must never be read as the end of it.
+        # A \u0000 is valid JSON and is read; inside a name it must never
+        # be read as the end of it. Each case gets exactly its answer.
         cases = [
-            tt.check_params(tool="get_issue\u0000evil"),
-            tt.check_params(server="github\u0000x"),
-            tt.check_params(sub="alice\u0000root"),
-            tt.check_params(client_id="claude-desktop\u0000x"),
-            tt.check_params(arguments={"owner": "acme",
-                                       "repo": "widgets\u0000/../secrets"}),
+            (tt.check_params(tool="get_issue\u0000evil"),
+             -32602, "params.tool must not contain a NUL character"),
+            (tt.check_params(server="github\u0000x"),
+             -32602, "params.server must not contain a NUL character"),
+            (tt.check_params(session="s\u0000x"),
+             -32602, "params.session must not contain a NUL character"),
+            (tt.check_params(sub="alice\u0000root"),
+             "deny", "token_invalid"),
+            (tt.check_params(client_id="claude-desktop\u0000x"),
+             "deny", "token_invalid"),
+            # U+0000 is a control character (DESIGN section 2.5): the
+            # template refuses it, as it refuses U+0001.
+            (tt.check_params(arguments={"owner": "acme",
+                                        "repo": "widgets\u0000/../secrets"}),
+             "deny", "argument_invalid"),
+            (tt.check_params(arguments={"owner": "acme",
+                                        "repo": "widgets\u0000"}),
+             "deny", "argument_invalid"),
         ]
         with self.d.conn() as c:
-            for p in cases:
+            for p, want, what in cases:
                 c.send_raw(tt.line(tt.request("check", p, 6)))
                 r = c.reply()
-                if "error" in r:
-                    self.assertIn(r["error"]["code"], (-32700, -32602), r)
+                if isinstance(want, int):
+                    self.assertRpcError(r, want, id=6, mentions=what)
                 else:
-                    self.assertNotEqual(r["result"]["decision"], "allow", r)
+                    self.assertDecision(r["result"], want, what)
+            # A method that is "ping" up to a NUL is not ping.
+            c.send_raw(b'{"jsonrpc":"2.0","id":7,"method":"ping\\u0000x"}\n')
+            self.assertRpcError(c.reply(), -32600, id=7, mentions="NUL")
             self.assertStillServes(c)
 
     def test_deep_but_parseable_arguments(self):

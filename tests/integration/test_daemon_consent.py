@@ -124,7 +124,14 @@ class ConsentTest(tt.DaemonTestCase):
         self.assertIsNone(row["expires_ms"])
         self.assertDecision(self.c.check(tt.check_params(tool="archive_repo")),
                             "allow", "allow")
-        # A ttl overrides the duration: one second, then it is gone.
+        # A ttl longer than `once for 1h` cannot widen it: any peer of the
+        # socket may send one, and the policy author set the ceiling.
+        self.c.result("consent.revoke", {"user": "alice"})
+        r = self.need(merge_pr(), "once")
+        self.grant(r["audit_id"], ttl=7 * 86400)
+        row = self.c.result("consent.list")["consents"][0]
+        self.assertEqual(row["expires_ms"] - row["granted_ms"], 3600 * 1000)
+        # A shorter ttl shortens it: one second, then it is gone.
         self.c.result("consent.revoke", {"user": "alice"})
         r = self.need(merge_pr(), "once")
         self.grant(r["audit_id"], ttl=1)

@@ -104,9 +104,18 @@ static void test_parse_errors(void **state)
     expect_parse_error("{\"id\":1,\"method\":\"ping\"}", RPC_INVALID_REQUEST,
                        "jsonrpc must be \"2.0\"");
     expect_parse_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":3}",
-                       RPC_INVALID_REQUEST, "method must be a string");
+                       RPC_INVALID_REQUEST,
+                       "method must be a string without NUL");
+    /* "check\u0000x" must not be read as "check", nor "2.0\u0000" as
+     * "2.0". */
     expect_parse_error(
-        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":[]}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"check\\u0000x\"}",
+        RPC_INVALID_REQUEST, "method must be a string without NUL");
+    expect_parse_error(
+        "{\"jsonrpc\":\"2.0\\u0000\",\"id\":1,\"method\":\"ping\"}",
+        RPC_INVALID_REQUEST, "jsonrpc must be \"2.0\"");
+    expect_parse_error(
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":5}",
         RPC_INVALID_REQUEST, "params must be an object");
     expect_parse_error(
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":null}",
@@ -260,11 +269,36 @@ static void test_method_params(void **state)
     expect_error(f, "check", "{\"bearer\":\"eyJ...\"}", RPC_INVALID_PARAMS,
                  RPC_BEARER_MSG);
     expect_error(f, "policy.tools", "{}", RPC_INVALID_PARAMS,
-                 "params.server must be a string");
+                 "params.server is required");
+    expect_error(f, "policy.tools", "{\"server\":\"github\\u0000x\"}",
+                 RPC_INVALID_PARAMS,
+                 "params.server must be a string without NUL");
+    /* By-position params are valid JSON-RPC that no method takes. */
+    expect_error(f, "ping", "[]", RPC_INVALID_PARAMS,
+                 "params must be an object of named parameters, not an array");
+    expect_error(f, "check", "[{}]", RPC_INVALID_PARAMS,
+                 "params must be an object of named parameters, not an array");
+    expect_error(f, "frobnicate", "[]", RPC_METHOD_NOT_FOUND,
+                 "unknown method \\\"frobnicate\\\"");
+    /* A misspelt filter is refused, not dropped. */
+    expect_error(f, "consent.list", "{\"server\":\"github\"}",
+                 RPC_INVALID_PARAMS,
+                 "params.server is not a parameter of consent.list");
+    expect_error(f, "consent.list", "{\"user\":\"\"}", RPC_INVALID_PARAMS,
+                 "params.user must be a non-empty string");
+    expect_error(f, "consent.revoke", "{\"user\":\"a\",\"sesion\":\"s\"}",
+                 RPC_INVALID_PARAMS,
+                 "params.sesion is not a parameter of consent.revoke");
+    expect_error(f, "consent.revoke", "{\"user\":\"alice\\u0000x\"}",
+                 RPC_INVALID_PARAMS,
+                 "params.user must be a string without NUL");
+    expect_error(f, "consent.grant", "{\"audit_id\":3,\"session\":\"s\"}",
+                 RPC_INVALID_PARAMS,
+                 "params.session is not a parameter of consent.grant");
     expect_error(f, "consent.list", "{\"user\":1}", RPC_INVALID_PARAMS,
-                 "params.user must be a string");
+                 "params.user must be a string without NUL");
     expect_error(f, "consent.list", "{\"agent\":[]}", RPC_INVALID_PARAMS,
-                 "params.agent must be a string");
+                 "params.agent must be a string without NUL");
     expect_error(f, "consent.grant", NULL, RPC_INVALID_PARAMS,
                  "params.audit_id must be a positive integer");
     expect_error(f, "consent.grant", "{\"audit_id\":\"7\"}", RPC_INVALID_PARAMS,
@@ -289,7 +323,8 @@ static void test_method_params(void **state)
     expect_error(f, "consent.revoke", "{\"user\":\"\"}", RPC_INVALID_PARAMS,
                  "params.user must be a non-empty string");
     expect_error(f, "consent.revoke", "{\"user\":\"a\",\"tool\":5}",
-                 RPC_INVALID_PARAMS, "params.tool must be a string");
+                 RPC_INVALID_PARAMS,
+                 "params.tool must be a string without NUL");
 }
 
 static void test_check_goes_to_the_writer(void **state)
