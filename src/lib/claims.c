@@ -44,8 +44,13 @@ static void read_actor(claim_actor *a, const json_t *act)
         a->why = "act is not an object";
         return;
     }
-    if (usable_id(json_object_get(act, "client_id"), &a->id, &a->len, NULL))
+    /* A client_id that is there decides, as for the agent (claims_read). */
+    const json_t *cid = json_object_get(act, "client_id");
+    if (cid != NULL && !json_is_null(cid)) {
+        if (!usable_id(cid, &a->id, &a->len, NULL))
+            a->why = "the actor's client_id must be a non-empty string";
         return;
+    }
     if (usable_id(json_object_get(act, "sub"), &a->id, &a->len, NULL))
         return;
     a->why = "the actor has no client_id or sub";
@@ -235,19 +240,23 @@ void claims_read(claims *c, const json_t *token)
             c->sub_problem = "sub must be a non-empty string";
     }
 
-    /* An agent id that is absent, not a string or empty does not count;
-     * one holding a NUL is flagged, since it would name an agent the audit
-     * log could not record faithfully. */
-    if (!usable_id(f.client_id, &c->agent, &c->agent_len, &c->agent_nul) &&
-        !c->agent_nul) {
-        if (!usable_id(f.azp, &c->agent, &c->agent_len, &c->agent_nul)) {
-            c->agent = NULL;
-            c->agent_len = 0;
-        }
-    }
-    if (c->agent_nul) {
+    /* The agent is client_id, else azp: azp is read only when client_id is
+     * absent (or null), as `scp` only without `scope`. A client_id that is
+     * there but not a non-empty string names no agent (every pair fails
+     * A) rather than handing the decision to another claim. One holding a
+     * NUL is flagged, since it would name an agent the audit log could
+     * not record faithfully. */
+    const json_t *id_src =
+        f.client_id != NULL && !json_is_null(f.client_id) ? f.client_id : f.azp;
+    if (!usable_id(id_src, &c->agent, &c->agent_len, &c->agent_nul)) {
         c->agent = NULL;
         c->agent_len = 0;
+        if (id_src == NULL || json_is_null(id_src))
+            c->agent_problem = "the token names no agent (no client_id or azp)";
+        else if (id_src == f.client_id)
+            c->agent_problem = "client_id must be a non-empty string";
+        else
+            c->agent_problem = "azp must be a non-empty string";
     }
 
     /* `scope` decides when present (a space-separated string per RFC 9068;

@@ -200,8 +200,9 @@ typedef struct claims {
     const char *sub_problem; /* static detail when sub is NULL */
     const char *agent;       /* client_id, else azp; NULL when none */
     size_t agent_len;
-    bool agent_nul;       /* the agent id holds a NUL character */
-    const json_t *scopes; /* the scope source: string, array or NULL */
+    bool agent_nul;            /* the agent id holds a NUL character */
+    const char *agent_problem; /* static detail when agent is NULL */
+    const json_t *scopes;      /* the scope source: string, array or NULL */
     const json_t *groups;
     const json_t *roles;
     bool has_act; /* an actor exists (act present, not null) */

@@ -426,7 +426,7 @@ static int judge_hop(eval_ctx *x, const char *id, const char *why,
         e.agent = id;
         const char *who = is_actor ? "actor" : "agent";
         if (id == NULL && !is_actor) {
-            e.detail = "the token names no agent (no client_id or azp)";
+            e.detail = x->c.agent_problem;
         } else if (id == NULL) {
             e.detail = dec_printf(d, "actor %zu of the delegation chain: %s",
                                   depth + 1, why);

@@ -222,9 +222,24 @@ static void test_agent(void **state)
     assert_memory_equal(c.agent, "other", 5);
     json_decref(t);
 
+    /* A client_id that is there decides: malformed, it names no agent
+     * rather than handing the decision to azp. null is absent. */
     t = tok("{\"client_id\":5,\"azp\":\"other\"}");
     claims_read(&c, t);
+    assert_null(c.agent);
+    assert_string_equal(c.agent_problem,
+                        "client_id must be a non-empty string");
+    json_decref(t);
+
+    t = tok("{\"client_id\":null,\"azp\":\"other\"}");
+    claims_read(&c, t);
     assert_memory_equal(c.agent, "other", 5);
+    json_decref(t);
+
+    t = tok("{\"azp\":[\"other\"]}");
+    claims_read(&c, t);
+    assert_null(c.agent);
+    assert_string_equal(c.agent_problem, "azp must be a non-empty string");
     json_decref(t);
 
     t = tok("{\"client_id\":\"\"}");
@@ -236,6 +251,8 @@ static void test_agent(void **state)
     t = tok("{}");
     claims_read(&c, t);
     assert_null(c.agent);
+    assert_string_equal(c.agent_problem,
+                        "the token names no agent (no client_id or azp)");
     json_decref(t);
 
     t = tok("{\"client_id\":\"c\\u0000d\",\"azp\":\"other\"}");
@@ -279,6 +296,17 @@ static void test_act(void **state)
     assert_null(c.actors[2].id);
     assert_string_equal(c.actors[2].why, "the actor has no client_id or sub");
     assert_false(c.truncated);
+    json_decref(t);
+
+    /* An actor's malformed client_id fails it; its sub does not stand in. */
+    t = tok("{\"act\":{\"client_id\":\"\",\"sub\":\"s1\","
+            "\"act\":{\"client_id\":null,\"sub\":\"s2\"}}}");
+    claims_read(&c, t);
+    assert_int_equal(c.nactors, 2);
+    assert_null(c.actors[0].id);
+    assert_string_equal(c.actors[0].why,
+                        "the actor's client_id must be a non-empty string");
+    assert_memory_equal(c.actors[1].id, "s2", 2);
     json_decref(t);
 
     /* Deeper than the cap: truncated, never unbounded. */
