@@ -214,14 +214,8 @@ static trine_policy *check_load_policy(const char *dir)
         return NULL;
     }
     trine_policy *p = NULL;
-    int rc = trine_policy_load_dir(dir, diag, &p);
-    if (rc != 0) {
-        trine_diag_print(diag, stderr);
-        fputs("trine check: cannot load the policy in ", stderr);
-        cli_put_safe(stderr, dir);
-        fprintf(stderr, ": %s\n", trine_strerror(rc));
+    if (cli_load_policy("check", dir, diag, &p) != 0)
         p = NULL;
-    }
     trine_diag_free(diag);
     return p;
 }

@@ -224,6 +224,21 @@ json_t *cli_parse_json(const char *buf, size_t len, char *err, size_t errlen)
     return v;
 }
 
+int cli_load_policy(const char *cmd, const char *dir, trine_diag *diag,
+                    trine_policy **out)
+{
+    int rc = trine_policy_load_dir(dir, diag, out);
+    if (rc == 0)
+        return 0;
+    trine_diag_print(diag, stderr);
+    if (trine_diag_count(diag) == 0) {
+        fprintf(stderr, "trine %s: ", cmd);
+        cli_put_safe(stderr, dir);
+        fprintf(stderr, ": %s\n", trine_strerror(rc));
+    }
+    return rc;
+}
+
 int cli_unix_connect(const char *path, char *err, size_t errlen)
 {
     struct sockaddr_un sa;

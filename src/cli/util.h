@@ -62,6 +62,13 @@ void cli_put_json(FILE *out, const json_t *v);
  * failure returns NULL and writes "line L, column C: message" into err. */
 json_t *cli_parse_json(const char *buf, size_t len, char *err, size_t errlen);
 
+/* Loads the policy directory dir into *out, its diagnostics into diag. On
+ * failure prints them to stderr, and when the loader placed none (an I/O
+ * error it could not pin on a file), one line "trine CMD: DIR: why". Returns
+ * the loader's code. */
+int cli_load_policy(const char *cmd, const char *dir, trine_diag *diag,
+                    trine_policy **out);
+
 /* Connects a blocking, close-on-exec Unix stream socket to path (the
  * daemon's socket). Returns the descriptor (the caller closes it), or -1
  * with "cannot connect to PATH: <reason>" (or why the path is unusable) in

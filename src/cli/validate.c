@@ -68,18 +68,8 @@ int cmd_validate(int argc, char **argv)
     }
     trine_policy *p = NULL;
     int status = CLI_EXIT_FAIL;
-    int rc = trine_policy_load_dir(dir, diag, &p);
-    if (rc != 0) {
-        trine_diag_print(diag, stderr);
-        /* Without a diagnostic (say, an I/O error the loader could not place
-         * in a file), still say what failed. */
-        if (trine_diag_count(diag) == 0 || rc != TRINE_EPOLICY) {
-            fputs("trine validate: ", stderr);
-            cli_put_safe(stderr, dir);
-            fprintf(stderr, ": %s\n", trine_strerror(rc));
-        }
+    if (cli_load_policy("validate", dir, diag, &p) != 0)
         goto out;
-    }
     int warnings = trine_policy_lint(p, diag);
     trine_diag_print(diag, stderr);
     if (warnings < 0 || validate_print_ok(p, warnings) != 0) {

@@ -16,6 +16,7 @@
 #include "lib/compile.h"
 
 #include "lib/diag.h"
+#include "lib/lexer.h"
 
 #include <openssl/evp.h>
 #include <stdalign.h>
@@ -234,7 +235,8 @@ int compile_action(compile_ctx *c, const ast_action *in, cpl_action *out)
         strbuf b;
         sb_init(&b);
         compile_quote(&b, t);
-        compile_error(c, &in->at, "invalid action %s", b.data ? b.data : "");
+        compile_error(c, &in->at, "invalid action %s; " LEX_ACTION_FORM,
+                      b.data ? b.data : "");
         sb_free(&b);
         return 0;
     }

@@ -61,6 +61,17 @@ static unsigned col_of(const lexer *lx, size_t off)
     return clamp_unsigned(off - lx->line_start + 1);
 }
 
+/* What each kind of lexical error expected instead, said once. */
+#define LEX_ESCAPES "expected \\\" \\\\ \\n \\t or \\uXXXX"
+#define LEX_SURROGATES                                                         \
+    "(lone surrogate); expected a high surrogate \\uD800-\\uDBFF followed "    \
+    "by a low one \\uDC00-\\uDFFF"
+#define LEX_UNTERMINATED_REGEX                                                 \
+    "unterminated regex; expected a closing \"/\" on the same line"
+#define LEX_TOKENS                                                             \
+    "expected a name, a string, a regex, a number or one of { } [ ] , * < "    \
+    "<= > >="
+
 void lex_error(lexer *lx, unsigned line, unsigned col, const char *fmt, ...)
 {
     strbuf b;
@@ -120,9 +131,10 @@ int lex_init(lexer *lx, const trine_source *src, trine_diag *diag,
         unsigned col = clamp_unsigned(bad - ls + 1);
         unsigned char c = (unsigned char)lx->src[bad];
         if (c == 0)
-            lex_error(lx, line, col, "NUL byte in source");
+            lex_error(lx, line, col, "NUL byte in source; expected UTF-8 text");
         else
-            lex_error(lx, line, col, "invalid UTF-8 byte 0x%02x", c);
+            lex_error(lx, line, col,
+                      "invalid UTF-8 byte 0x%02x; expected UTF-8 text", c);
         lx->pos = lx->len;
         return TRINE_ESYNTAX;
     }
@@ -202,13 +214,14 @@ static bool lex_unicode_escape(lexer *lx)
     lx->pos = bs + 6;
     if (cp == 0) {
         lex_error(lx, lx->line, col,
-                  "invalid escape \"%.6s\" in string (NUL is not allowed)",
+                  "invalid escape \"%.6s\" in string; expected a character "
+                  "other than NUL",
                   esc);
         return false;
     }
     if (cp >= 0xdc00 && cp <= 0xdfff) {
         lex_error(lx, lx->line, col,
-                  "invalid escape \"%.6s\" in string (lone surrogate)", esc);
+                  "invalid escape \"%.6s\" in string " LEX_SURROGATES, esc);
         return false;
     }
     if (cp >= 0xd800 && cp <= 0xdbff) {
@@ -220,8 +233,7 @@ static bool lex_unicode_escape(lexer *lx)
             cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
         } else {
             lex_error(lx, lx->line, col,
-                      "invalid escape \"%.6s\" in string (lone surrogate)",
-                      esc);
+                      "invalid escape \"%.6s\" in string " LEX_SURROGATES, esc);
             return false;
         }
     }
@@ -282,19 +294,23 @@ static void lex_string(lexer *lx, lex_token *t)
         uint32_t cp = utf8_decode(lx->src + e, &clen);
         unsigned col = col_of(lx, lx->pos);
         if (cp > 0x20 && cp < 0x7f)
-            lex_error(lx, lx->line, col, "invalid escape \"\\%c\" in string",
+            lex_error(lx, lx->line, col,
+                      "invalid escape \"\\%c\" in string; " LEX_ESCAPES,
                       (char)cp);
         else if (cp >= 0xa0)
-            lex_error(lx, lx->line, col, "invalid escape \"\\%.*s\" in string",
+            lex_error(lx, lx->line, col,
+                      "invalid escape \"\\%.*s\" in string; " LEX_ESCAPES,
                       (int)clen, lx->src + e);
         else
             lex_error(lx, lx->line, col,
-                      "invalid escape in string: \"\\\" followed by U+%04X",
+                      "invalid escape in string: \"\\\" followed by "
+                      "U+%04X; " LEX_ESCAPES,
                       (unsigned)cp);
         t->bad = true;
         lx->pos = e + clen;
     }
-    lex_error(lx, t->line, t->col, "unterminated string");
+    lex_error(lx, t->line, t->col,
+              "unterminated string; expected a closing '\"' on the same line");
     t->kind = TK_ERROR;
 }
 
@@ -312,7 +328,7 @@ static void lex_regex(lexer *lx, lex_token *t)
         sb_putn(&lx->val, lx->src + lx->pos, run - lx->pos);
         lx->pos = run;
         if (lx->pos >= lx->len || lx->src[lx->pos] == '\n') {
-            lex_error(lx, t->line, t->col, "unterminated regex");
+            lex_error(lx, t->line, t->col, LEX_UNTERMINATED_REGEX);
             t->kind = TK_ERROR;
             return;
         }
@@ -324,7 +340,7 @@ static void lex_regex(lexer *lx, lex_token *t)
         size_t e = lx->pos + 1;
         if (e >= lx->len || lx->src[e] == '\n') {
             lx->pos = e;
-            lex_error(lx, t->line, t->col, "unterminated regex");
+            lex_error(lx, t->line, t->col, LEX_UNTERMINATED_REGEX);
             t->kind = TK_ERROR;
             return;
         }
@@ -378,6 +394,26 @@ static unsigned skip_space(lexer *lx)
         }
     }
     return nl;
+}
+
+/* How many of the n bytes at s an error message quotes: at most 16, cut
+ * on a character boundary. */
+static size_t lex_shown(const char *s, size_t n)
+{
+    if (n <= 16)
+        return n;
+    size_t k = 16;
+    while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80)
+        k--;
+    return k;
+}
+
+/* True when c can begin a token, a comment or white space: where a run of
+ * unexpected characters ends. */
+static bool starts_token(unsigned char c)
+{
+    return is_word_char(c) || c <= 0x20 || c == 0x7f ||
+           strchr("{}[],<>\"/#", c) != NULL;
 }
 
 int lex_next(lexer *lx, lex_token *t)
@@ -451,16 +487,29 @@ int lex_next(lexer *lx, lex_token *t)
         } else {
             size_t clen;
             uint32_t cp = utf8_decode(lx->src + lx->pos, &clen);
-            if (cp > 0x20 && cp < 0x7f)
-                lex_error(lx, t->line, t->col, "unexpected character \"%c\"",
-                          (char)cp);
-            else if (cp >= 0xa0)
-                lex_error(lx, t->line, t->col, "unexpected character \"%.*s\"",
-                          (int)clen, lx->src + lx->pos);
+            /* A run of such characters ("==") is one mistake: one error. */
+            size_t run = clen;
+            while (lx->pos + run < lx->len &&
+                   !starts_token((unsigned char)lx->src[lx->pos + run])) {
+                size_t more;
+                (void)utf8_decode(lx->src + lx->pos + run, &more);
+                run += more;
+            }
+            if (cp > 0x20 && cp < 0x7f && run == 1)
+                lex_error(lx, t->line, t->col,
+                          "unexpected character \"%c\"; " LEX_TOKENS, (char)cp);
+            else if ((cp > 0x20 && cp < 0x7f) || cp >= 0xa0)
+                lex_error(lx, t->line, t->col,
+                          "unexpected %s \"%.*s%s\"; " LEX_TOKENS,
+                          run == clen ? "character" : "characters",
+                          (int)lex_shown(lx->src + lx->pos, run),
+                          lx->src + lx->pos,
+                          lex_shown(lx->src + lx->pos, run) < run ? "..." : "");
             else
-                lex_error(lx, t->line, t->col, "unexpected character U+%04X",
+                lex_error(lx, t->line, t->col,
+                          "unexpected character U+%04X; " LEX_TOKENS,
                           (unsigned)cp);
-            lx->pos += clen;
+            lx->pos += run;
             t->kind = TK_ERROR;
         }
         break;
@@ -657,12 +706,11 @@ int lex_duration(const char *s, size_t n, int64_t *secs)
             return LEX_NUM_BAD;
     int64_t v = 0;
     for (size_t i = 0; i + 1 < n; i++) {
-        int dgt = s[i] - '0';
-        if (v > (INT64_MAX - dgt) / 10)
+        v = v * 10 + (s[i] - '0');
+        if (v > LEX_DURATION_MAX)
             return LEX_NUM_RANGE;
-        v = v * 10 + dgt;
     }
-    if (v > INT64_MAX / mult)
+    if (v > LEX_DURATION_MAX / mult)
         return LEX_NUM_RANGE;
     *secs = v * mult;
     return LEX_NUM_OK;

@@ -107,6 +107,11 @@ void lex_describe(const lexer *lx, const lex_token *t, strbuf *b);
 bool lex_is_ident(const char *s, size_t n);
 /* IDENT { "." IDENT } */
 bool lex_is_path(const char *s, size_t n);
+/* What lex_is_action accepts, for the errors that find otherwise. */
+#define LEX_ACTION_FORM                                                        \
+    "expected segments of letters, digits, \"_\" and \"-\" joined by \".\", "  \
+    "the last of which may be \"*\""
+
 /* Segments of [A-Za-z0-9_-]+ joined by ".", the last of which may be "*"
  * when there are at least two ("issues.*"); the bare "*" is a STAR token. */
 bool lex_is_action(const char *s, size_t n);
@@ -122,9 +127,15 @@ bool lex_is_action(const char *s, size_t n);
  * LEX_NUM_OK, LEX_NUM_BAD or LEX_NUM_RANGE. */
 int lex_number(const char *s, size_t n, double *d, bool *is_int, int64_t *ival);
 
+/* The longest duration: 100 years of 366 days. A consent lasting longer
+ * is a consent without an end (`once` alone), and the bound keeps every
+ * time computed from a duration (milliseconds from now) far from
+ * overflow. */
+#define LEX_DURATION_MAX ((int64_t)36600 * 86400)
+
 /* Reads a duration: digits immediately followed by one of s m h d, into
- * seconds. Returns LEX_NUM_OK, LEX_NUM_BAD or LEX_NUM_RANGE (more seconds
- * than an int64 holds). */
+ * seconds. Returns LEX_NUM_OK, LEX_NUM_BAD or LEX_NUM_RANGE (more than
+ * LEX_DURATION_MAX seconds). */
 int lex_duration(const char *s, size_t n, int64_t *secs);
 
 #endif /* TRINE_LEXER_H */

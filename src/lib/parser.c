@@ -37,6 +37,8 @@ typedef enum sync_result {
     SYNC_ABANDON /* at a statement keyword starting a line, or the end */
 } sync_result;
 
+/* What a number must look like, for the error that finds otherwise. */
+#define PARSE_NUMBER_RANGE "expected a 64-bit integer or a finite real"
 #define STMT_LIST "scope, role, user, group, agent, server, tool, forbid"
 
 /* What each statement holds: its keyword (also its name in messages), the
@@ -235,18 +237,19 @@ static void *grow(void *arr, size_t len, size_t *cap, size_t elsz)
 /* ---- Lists --------------------------------------------------------- */
 
 /* actions = ACTION { "," ACTION } ;
- * ACTION is a WORD of action form, or "*". The word "on" ends the list, so
- * it cannot name an action. */
+ * ACTION is a WORD of action form, or "*". Keywords are not reserved: the
+ * list starts with an action and goes on after every ",", so an action may
+ * be called "on" (`allow on, off on "x"`). */
 static int parse_actions(parser *p, const char *after, ast_action **out,
                          size_t *n)
 {
     size_t cap = 0;
     for (;;) {
-        if (p->tok.kind != TK_STAR &&
-            (p->tok.kind != TK_WORD || tok_is(&p->tok, "on")))
+        if (p->tok.kind != TK_STAR && p->tok.kind != TK_WORD)
             return expected(p, "an action after %s", after);
         if (p->tok.kind == TK_WORD && !lex_is_action(p->tok.val, p->tok.vlen))
-            return error_here(p, "invalid action %s", found(p));
+            return error_here(p, "invalid action %s; " LEX_ACTION_FORM,
+                              found(p));
         ast_action *a;
         PUSH(p, *out, *n, cap, a);
         a->at = tok_loc(p);
@@ -262,13 +265,26 @@ static int parse_actions(parser *p, const char *after, ast_action **out,
     return p->err;
 }
 
-/* Expects the word "on" that ends an action list. */
-static int expect_on(parser *p)
+/* Expects the word "on" that ends the n actions of a list that followed
+ * the keyword kw. */
+static int expect_on(parser *p, const char *kw, const ast_action *acts,
+                     size_t n)
 {
-    if (!tok_is(&p->tok, "on"))
-        return expected(p, "\",\" or \"on\" after the actions");
-    advance(p);
-    return p->err;
+    if (tok_is(&p->tok, "on")) {
+        advance(p);
+        return p->err;
+    }
+    /* `allow on "x"` and `allow a, on "x"` read "on" as the last action,
+     * where an action is missing: say so there. */
+    const ast_action *last = &acts[n - 1];
+    if (p->err == 0 && strcmp(last->text, "on") == 0 &&
+        (p->tok.kind == TK_STRING || p->tok.kind == TK_REGEX)) {
+        lex_error(&p->lx, last->at.line, last->at.col,
+                  "expected an action after %s, found \"on\"",
+                  n == 1 ? kw : "\",\"");
+        return TRINE_ESYNTAX;
+    }
+    return expected(p, "\",\" or \"on\" after the actions");
 }
 
 /* patterns = pattern { "," pattern } ;
@@ -337,7 +353,8 @@ static int parse_number(parser *p, const char *what, double *d, bool *is_int,
     if (rc == LEX_NUM_BAD)
         return expected(p, "%s", what);
     if (rc == LEX_NUM_RANGE)
-        return error_here(p, "number %s is out of range", found(p));
+        return error_here(p, "number %s is out of range; " PARSE_NUMBER_RANGE,
+                          found(p));
     advance(p);
     return p->err;
 }
@@ -393,7 +410,7 @@ static int parse_rule(parser *p, ast_stmt *s)
     advance(p);
     int rc = parse_actions(p, after, &r->actions, &r->nactions);
     if (rc == 0)
-        rc = expect_on(p);
+        rc = expect_on(p, after, r->actions, r->nactions);
     if (rc == 0)
         rc = parse_patterns(p, &r->patterns, &r->npatterns);
     return rc;
@@ -408,7 +425,7 @@ static int parse_needs(parser *p, ast_stmt *s)
     advance(p);
     int rc = parse_actions(p, "\"needs\"", &nd->actions, &nd->nactions);
     if (rc == 0)
-        rc = expect_on(p);
+        rc = expect_on(p, "\"needs\"", nd->actions, nd->nactions);
     if (rc != 0)
         return rc;
     if (p->tok.kind != TK_STRING)
@@ -508,7 +525,8 @@ static int parse_arg(parser *p, ast_stmt *s)
             return expected(p, "%s", what);
         int rc = lex_number(p->tok.val, p->tok.vlen, &a->number, &is_int, &iv);
         if (rc == LEX_NUM_RANGE)
-            return error_here(p, "number %s is out of range", found(p));
+            return error_here(
+                p, "number %s is out of range; " PARSE_NUMBER_RANGE, found(p));
         if (rc != LEX_NUM_OK || !is_int)
             return expected(p, "%s", what);
         advance(p);
@@ -552,7 +570,10 @@ static int parse_consent(parser *p, ast_stmt *s)
         if (rc == LEX_NUM_BAD)
             return expected(p, "%s", what);
         if (rc == LEX_NUM_RANGE)
-            return error_here(p, "duration %s is out of range", found(p));
+            return error_here(p,
+                              "duration %s is out of range; expected at most "
+                              "36600d (100 years)",
+                              found(p));
         advance(p);
     }
     if (p->tok.kind == TK_STRING) {
@@ -699,6 +720,7 @@ static int parse_block(parser *p, ast_stmt *s)
 {
     const block_info *bi = &block_infos[s->kind];
     unsigned open_line = p->tok.line, open_col = p->tok.col;
+    bool failed = false;
     advance(p);
     for (;;) {
         if (p->err != 0)
@@ -706,6 +728,15 @@ static int parse_block(parser *p, ast_stmt *s)
         if (lex_should_stop(&p->lx))
             return TRINE_ESYNTAX;
         int rc;
+        /* user and group blocks bind at least one role (DESIGN §2.2:
+         * "{" "roles" IDENT ... "}"): an empty one binds nothing, which
+         * is a mistake in waiting. */
+        if (p->tok.kind == TK_RBRACE && !failed && s->nroles == 0 &&
+            (s->kind == AST_USER || s->kind == AST_GROUP)) {
+            rc = expected(p, "\"roles\" in the %s block", bi->name);
+            advance(p);
+            return p->err != 0 ? p->err : rc;
+        }
         if (p->tok.kind == TK_RBRACE) {
             advance(p);
             return p->err;
@@ -728,6 +759,7 @@ static int parse_block(parser *p, ast_stmt *s)
         if (rc == TRINE_ENOMEM)
             return rc;
         if (rc != 0) {
+            failed = true;
             sync_result r = sync_block(p, s->kind);
             if (r == SYNC_CLOSED)
                 return p->err;
@@ -797,7 +829,7 @@ static int parse_statement(parser *p)
         r->at = s->at;
         rc = parse_actions(p, "\"forbid\"", &r->actions, &r->nactions);
         if (rc == 0)
-            rc = expect_on(p);
+            rc = expect_on(p, "\"forbid\"", r->actions, r->nactions);
         if (rc == 0)
             rc = parse_patterns(p, &r->patterns, &r->npatterns);
         return rc;

@@ -444,7 +444,10 @@ static void test_refusal(void **state)
     assert_string_equal(it->file, "f.trine");
     assert_int_equal(it->line, 1);
     assert_int_equal(it->col, 19);
-    assert_string_equal(it->message, "invalid action \"issues.\"");
+    assert_string_equal(
+        it->message,
+        "invalid action \"issues.\"; expected segments of letters, digits, "
+        "\"_\" and \"-\" joined by \".\", the last of which may be \"*\"");
     it = trine_diag_at(d, 1);
     assert_int_equal(it->line, 2);
     assert_int_equal(it->col, 1);

@@ -198,40 +198,63 @@ static void test_string_errors(void **state)
 {
     (void)state;
     assert_one_error("scope \"a\\qb\"", 1, 9,
-                     "invalid escape \"\\q\" in string");
+                     "invalid escape \"\\q\" in string; expected \\\" \\\\ \\n "
+                     "\\t or \\uXXXX");
     assert_one_error("x\n  \"\\u12\"", 2, 4,
                      "invalid escape \"\\u12\" in string (expected four hex "
                      "digits)");
     assert_one_error("\"\\uZZZZ\"", 1, 2,
                      "invalid escape \"\\u\" in string (expected four hex "
                      "digits)");
-    assert_one_error("\"ab\\uD83D\"", 1, 4,
-                     "invalid escape \"\\uD83D\" in string (lone surrogate)");
-    assert_one_error("\"\\uD83Dx\"", 1, 2,
-                     "invalid escape \"\\uD83D\" in string (lone surrogate)");
-    assert_one_error("\"\\uD83D\\u0041\"", 1, 2,
-                     "invalid escape \"\\uD83D\" in string (lone surrogate)");
-    assert_one_error("\"\\udE00\"", 1, 2,
-                     "invalid escape \"\\udE00\" in string (lone surrogate)");
+    assert_one_error(
+        "\"ab\\uD83D\"", 1, 4,
+        "invalid escape \"\\uD83D\" in string (lone surrogate); expected a "
+        "high surrogate \\uD800-\\uDBFF followed by a low one \\uDC00-\\uDFFF");
+    assert_one_error(
+        "\"\\uD83Dx\"", 1, 2,
+        "invalid escape \"\\uD83D\" in string (lone surrogate); expected a "
+        "high surrogate \\uD800-\\uDBFF followed by a low one \\uDC00-\\uDFFF");
+    assert_one_error(
+        "\"\\uD83D\\u0041\"", 1, 2,
+        "invalid escape \"\\uD83D\" in string (lone surrogate); expected a "
+        "high surrogate \\uD800-\\uDBFF followed by a low one \\uDC00-\\uDFFF");
+    assert_one_error(
+        "\"\\udE00\"", 1, 2,
+        "invalid escape \"\\udE00\" in string (lone surrogate); expected a "
+        "high surrogate \\uD800-\\uDBFF followed by a low one \\uDC00-\\uDFFF");
     assert_one_error("\"a\\u0000\"", 1, 3,
-                     "invalid escape \"\\u0000\" in string (NUL is not "
-                     "allowed)");
+                     "invalid escape \"\\u0000\" in string; expected a "
+                     "character other than NUL");
     assert_one_error("\"\\\xc3\xa9\"", 1, 2,
-                     "invalid escape \"\\\xc3\xa9\" in string");
+                     "invalid escape \"\\\xc3\xa9\" in string; expected \\\" "
+                     "\\\\ \\n \\t or \\uXXXX");
     assert_one_error("\"\\\t\"", 1, 2,
-                     "invalid escape in string: \"\\\" followed by U+0009");
-    assert_one_error("scope \"abc\nrole", 1, 7, "unterminated string");
-    assert_one_error("  \"abc", 1, 3, "unterminated string");
-    assert_one_error("\"abc\\\nx", 1, 1, "unterminated string");
-    assert_one_error("\"abc\\", 1, 1, "unterminated string");
+                     "invalid escape in string: \"\\\" followed by U+0009; "
+                     "expected \\\" \\\\ \\n \\t or \\uXXXX");
+    assert_one_error(
+        "scope \"abc\nrole", 1, 7,
+        "unterminated string; expected a closing '\"' on the same line");
+    assert_one_error(
+        "  \"abc", 1, 3,
+        "unterminated string; expected a closing '\"' on the same line");
+    assert_one_error(
+        "\"abc\\\nx", 1, 1,
+        "unterminated string; expected a closing '\"' on the same line");
+    assert_one_error(
+        "\"abc\\", 1, 1,
+        "unterminated string; expected a closing '\"' on the same line");
 
     /* A bad escape keeps the token a (bad) string; every error of a
      * string is reported. */
     toks ts;
     lex_str(&ts, "\"\\x\\y\" z");
     assert_int_equal(trine_diag_count(ts.diag), 2);
-    assert_diag(ts.diag, 0, 1, 2, "invalid escape \"\\x\" in string");
-    assert_diag(ts.diag, 1, 1, 4, "invalid escape \"\\y\" in string");
+    assert_diag(ts.diag, 0, 1, 2,
+                "invalid escape \"\\x\" in string; expected \\\" \\\\ \\n \\t "
+                "or \\uXXXX");
+    assert_diag(ts.diag, 1, 1, 4,
+                "invalid escape \"\\y\" in string; expected \\\" \\\\ \\n \\t "
+                "or \\uXXXX");
     assert_tok(&ts, 0, TK_STRING, 1, 1, "");
     assert_true(ts.t[0].bad);
     assert_tok(&ts, 1, TK_WORD, 1, 8, "z");
@@ -259,10 +282,18 @@ static void test_regex(void **state)
     assert_tok(&ts, 2, TK_REGEX, 1, 24, "");
     toks_free(&ts);
 
-    assert_one_error("arg x matches /abc\n", 1, 15, "unterminated regex");
-    assert_one_error("/abc", 1, 1, "unterminated regex");
-    assert_one_error("/ab\\/", 1, 1, "unterminated regex");
-    assert_one_error("  /ab\\\nx", 1, 3, "unterminated regex");
+    assert_one_error(
+        "arg x matches /abc\n", 1, 15,
+        "unterminated regex; expected a closing \"/\" on the same line");
+    assert_one_error(
+        "/abc", 1, 1,
+        "unterminated regex; expected a closing \"/\" on the same line");
+    assert_one_error(
+        "/ab\\/", 1, 1,
+        "unterminated regex; expected a closing \"/\" on the same line");
+    assert_one_error(
+        "  /ab\\\nx", 1, 3,
+        "unterminated regex; expected a closing \"/\" on the same line");
     assert_one_error("/abc/g", 1, 6,
                      "unknown regex flag \"g\"; only \"i\" is allowed");
     assert_one_error("/abc/ix", 1, 7,
@@ -279,11 +310,32 @@ static void test_regex(void **state)
 static void test_unexpected_characters(void **state)
 {
     (void)state;
-    assert_one_error("scope @", 1, 7, "unexpected character \"@\"");
-    assert_one_error("a\n b = c", 2, 4, "unexpected character \"=\"");
-    assert_one_error("x \xc3\xa9", 1, 3, "unexpected character \"\xc3\xa9\"");
-    assert_one_error("\x07", 1, 1, "unexpected character U+0007");
-    assert_one_error("a\xc2\x85", 1, 2, "unexpected character U+0085");
+    /* A run of unexpected characters is one error, quoted up to 16
+     * bytes. */
+    assert_one_error("arg a == 1", 1, 7,
+                     "unexpected characters \"==\"; expected a name, a "
+                     "string, a regex, a number or one of { } [ ] , * < <= > "
+                     ">=");
+    assert_one_error("x @@@@@@@@@@@@@@@@@@@@ y", 1, 3,
+                     "unexpected characters \"@@@@@@@@@@@@@@@@...\"; expected "
+                     "a name, a string, a regex, a number or one of { } [ ] , "
+                     "* < <= > >=");
+    assert_one_error("scope @", 1, 7,
+                     "unexpected character \"@\"; expected a name, a string, a "
+                     "regex, a number or one of { } [ ] , * < <= > >=");
+    assert_one_error("a\n b = c", 2, 4,
+                     "unexpected character \"=\"; expected a name, a string, a "
+                     "regex, a number or one of { } [ ] , * < <= > >=");
+    assert_one_error(
+        "x \xc3\xa9", 1, 3,
+        "unexpected character \"\xc3\xa9\"; expected a name, a string, a "
+        "regex, a number or one of { } [ ] , * < <= > >=");
+    assert_one_error("\x07", 1, 1,
+                     "unexpected character U+0007; expected a name, a string, "
+                     "a regex, a number or one of { } [ ] , * < <= > >=");
+    assert_one_error("a\xc2\x85", 1, 2,
+                     "unexpected character U+0085; expected a name, a string, "
+                     "a regex, a number or one of { } [ ] , * < <= > >=");
 
     toks ts;
     lex_str(&ts, "a @ b");
@@ -300,7 +352,8 @@ static void test_source_validation(void **state)
     lex_str(&ts, "scope \"a\" {}\nro\xffle");
     assert_int_equal(ts.init_rc, TRINE_ESYNTAX);
     assert_int_equal(trine_diag_count(ts.diag), 1);
-    assert_diag(ts.diag, 0, 2, 3, "invalid UTF-8 byte 0xff");
+    assert_diag(ts.diag, 0, 2, 3,
+                "invalid UTF-8 byte 0xff; expected UTF-8 text");
     /* Nothing is read from a rejected source. */
     assert_int_equal(ts.n, 1);
     assert_int_equal(ts.t[0].kind, TK_EOF);
@@ -309,26 +362,30 @@ static void test_source_validation(void **state)
     lex_all(&ts, "a\n\nb\0c", 6, false);
     assert_int_equal(ts.init_rc, TRINE_ESYNTAX);
     assert_int_equal(trine_diag_count(ts.diag), 1);
-    assert_diag(ts.diag, 0, 3, 2, "NUL byte in source");
+    assert_diag(ts.diag, 0, 3, 2, "NUL byte in source; expected UTF-8 text");
     toks_free(&ts);
 
     /* The first bad byte wins, whichever kind it is. */
     lex_all(&ts, "\xc0\x80 \0", 4, false);
-    assert_diag(ts.diag, 0, 1, 1, "invalid UTF-8 byte 0xc0");
+    assert_diag(ts.diag, 0, 1, 1,
+                "invalid UTF-8 byte 0xc0; expected UTF-8 text");
     toks_free(&ts);
     lex_all(&ts, "\0 \xc0", 3, false);
-    assert_diag(ts.diag, 0, 1, 1, "NUL byte in source");
+    assert_diag(ts.diag, 0, 1, 1, "NUL byte in source; expected UTF-8 text");
     toks_free(&ts);
 
     /* A truncated sequence, a surrogate, and a byte inside a comment. */
     lex_str(&ts, "abc \xe2\x82");
-    assert_diag(ts.diag, 0, 1, 5, "invalid UTF-8 byte 0xe2");
+    assert_diag(ts.diag, 0, 1, 5,
+                "invalid UTF-8 byte 0xe2; expected UTF-8 text");
     toks_free(&ts);
     lex_str(&ts, "\"\xed\xa0\x80\"");
-    assert_diag(ts.diag, 0, 1, 2, "invalid UTF-8 byte 0xed");
+    assert_diag(ts.diag, 0, 1, 2,
+                "invalid UTF-8 byte 0xed; expected UTF-8 text");
     toks_free(&ts);
     lex_str(&ts, "# \xfe\n");
-    assert_diag(ts.diag, 0, 1, 3, "invalid UTF-8 byte 0xfe");
+    assert_diag(ts.diag, 0, 1, 3,
+                "invalid UTF-8 byte 0xfe; expected UTF-8 text");
     toks_free(&ts);
 
     /* A byte-order mark at the start is skipped. */
@@ -449,8 +506,13 @@ static void test_durations(void **state)
     assert_int_equal(s, 7200);
     assert_int_equal(lex_duration("7d", 2, &s), LEX_NUM_OK);
     assert_int_equal(s, 604800);
-    assert_int_equal(lex_duration("106751991167300d", 16, &s), LEX_NUM_OK);
-    assert_int_equal(lex_duration("106751991167301d", 16, &s), LEX_NUM_RANGE);
+    /* At most 100 years (LEX_DURATION_MAX), in any unit. */
+    assert_int_equal(lex_duration("36600d", 6, &s), LEX_NUM_OK);
+    assert_int_equal(s, LEX_DURATION_MAX);
+    assert_int_equal(lex_duration("3162240000s", 11, &s), LEX_NUM_OK);
+    assert_int_equal(lex_duration("36601d", 6, &s), LEX_NUM_RANGE);
+    assert_int_equal(lex_duration("878401h", 7, &s), LEX_NUM_RANGE);
+    assert_int_equal(lex_duration("3162240001s", 11, &s), LEX_NUM_RANGE);
     assert_int_equal(lex_duration("99999999999999999999s", 21, &s),
                      LEX_NUM_RANGE);
     assert_int_equal(lex_duration("d", 1, &s), LEX_NUM_BAD);
@@ -498,7 +560,9 @@ static void test_huge_tokens(void **state)
     assert_int_equal(t.kind, TK_EOF);
     lex_free(&lx);
     assert_int_equal(trine_diag_count(d), 1);
-    assert_diag(d, 0, 1, 1, "unterminated string");
+    assert_diag(
+        d, 0, 1, 1,
+        "unterminated string; expected a closing '\"' on the same line");
     trine_diag_free(d);
 
     /* The parser on the same inputs: an error, no crash. */
@@ -507,7 +571,9 @@ static void test_huge_tokens(void **state)
     assert_int_equal(parse_source(&s, d, &f), TRINE_ESYNTAX);
     assert_null(f);
     assert_int_equal(trine_diag_count(d), 1);
-    assert_diag(d, 0, 1, 1, "unterminated string");
+    assert_diag(
+        d, 0, 1, 1,
+        "unterminated string; expected a closing '\"' on the same line");
     trine_diag_free(d);
     free(src);
 }
@@ -540,17 +606,23 @@ static void test_error_cap(void **state)
     size_t n = 1u << 20;
     char *src = malloc(n);
     assert_non_null(src);
-    memset(src, '@', n);
+    /* "@ @ @ ...": a run of unexpected characters is one error, so
+     * spaces keep them apart. */
+    for (size_t i = 0; i < n; i++)
+        src[i] = i % 2 == 0 ? '@' : ' ';
     trine_source s = {"t.trine", src, n};
     trine_diag *d = trine_diag_new();
     ast_file *f = NULL;
     assert_int_equal(parse_source(&s, d, &f), TRINE_ESYNTAX);
     assert_int_equal(trine_diag_errors(d), TRINE_DIAG_MAX + 1);
     assert_int_equal(trine_diag_count(d), TRINE_DIAG_MAX + 1);
-    assert_diag(d, 0, 1, 1, "unexpected character \"@\"");
-    assert_diag(d, TRINE_DIAG_MAX - 1, 1, TRINE_DIAG_MAX,
-                "unexpected character \"@\"");
-    assert_diag(d, TRINE_DIAG_MAX, 1, TRINE_DIAG_MAX + 1,
+    assert_diag(d, 0, 1, 1,
+                "unexpected character \"@\"; expected a name, a string, a "
+                "regex, a number or one of { } [ ] , * < <= > >=");
+    assert_diag(d, TRINE_DIAG_MAX - 1, 1, 2 * TRINE_DIAG_MAX - 1,
+                "unexpected character \"@\"; expected a name, a string, a "
+                "regex, a number or one of { } [ ] , * < <= > >=");
+    assert_diag(d, TRINE_DIAG_MAX, 1, 2 * TRINE_DIAG_MAX + 1,
                 "too many errors; stopping here");
     trine_diag_free(d);
     free(src);

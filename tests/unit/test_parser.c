@@ -439,10 +439,14 @@ static void test_rule_errors(void **state)
     assert_error("agent * { roles x }", 1, 11,
                  "unknown agent item \"roles\"; expected allow, deny or "
                  "\"}\"");
-    assert_error("scope \"a\" { allow issues. on \"x\" }", 1, 19,
-                 "invalid action \"issues.\"");
-    assert_error("scope \"a\" { allow a.*.b on \"x\" }", 1, 19,
-                 "invalid action \"a.*.b\"");
+    assert_error(
+        "scope \"a\" { allow issues. on \"x\" }", 1, 19,
+        "invalid action \"issues.\"; expected segments of letters, digits, "
+        "\"_\" and \"-\" joined by \".\", the last of which may be \"*\"");
+    assert_error(
+        "scope \"a\" { allow a.*.b on \"x\" }", 1, 19,
+        "invalid action \"a.*.b\"; expected segments of letters, digits, \"_\" "
+        "and \"-\" joined by \".\", the last of which may be \"*\"");
     assert_error("scope \"a\" { allow a, on \"x\" }", 1, 22,
                  "expected an action after \",\", found \"on\"");
     assert_error("scope \"a\" { deny on \"x\" }", 1, 18,
@@ -462,6 +466,32 @@ static void test_rule_errors(void **state)
                  "found end of file");
     assert_error("forbid \"x\" on \"y\"", 1, 8,
                  "expected an action after \"forbid\", found string \"x\"");
+    assert_error("forbid on /y/", 1, 8,
+                 "expected an action after \"forbid\", found \"on\"");
+}
+
+/* Keywords are not reserved: an action list starts with an action and goes
+ * on after every ",", so "on" can name one. */
+static void test_on_as_an_action(void **state)
+{
+    (void)state;
+    ast_file *f = parse_ok("scope \"s\" { allow on, off on \"x\" }\n"
+                           "forbid on on \"y\"\n"
+                           "tool \"a\" \"b\" { needs a, on on \"x\" }\n");
+    assert_int_equal(f->nstmts, 3);
+    ast_rule *r = &f->stmts[0].rules[0];
+    assert_int_equal(r->nactions, 2);
+    assert_string_equal(r->actions[0].text, "on");
+    assert_string_equal(r->actions[1].text, "off");
+    assert_string_equal(r->patterns[0].text, "x");
+    r = &f->stmts[1].rules[0];
+    assert_int_equal(r->nactions, 1);
+    assert_string_equal(r->actions[0].text, "on");
+    ast_needs *n = &f->stmts[2].needs[0];
+    assert_int_equal(n->nactions, 2);
+    assert_string_equal(n->actions[1].text, "on");
+    assert_string_equal(n->tmpl, "x");
+    ast_free(f);
 }
 
 static void test_binding_and_server_errors(void **state)
@@ -484,6 +514,25 @@ static void test_binding_and_server_errors(void **state)
     assert_error("server \"s\" { issuer \"x\" }", 1, 14,
                  "unknown server item \"issuer\"; expected audience, "
                  "resource_metadata, delegation or \"}\"");
+}
+
+static void test_empty_bindings(void **state)
+{
+    (void)state;
+    /* DESIGN §2.2: user and group blocks hold "roles" IDENT {...}. */
+    assert_error("user \"a\" {}", 1, 11,
+                 "expected \"roles\" in the user block, found \"}\"");
+    assert_error("user * {\n}", 2, 1,
+                 "expected \"roles\" in the user block, found \"}\"");
+    assert_error("group \"g\" { }", 1, 13,
+                 "expected \"roles\" in the group block, found \"}\"");
+    /* An item that failed is reported alone. */
+    assert_error("user \"a\" { roles }", 1, 18,
+                 "expected a role name after \"roles\", found \"}\"");
+    /* A role may be empty (DESIGN §2.2: "{" { rule } "}"). */
+    ast_file *f = parse_ok("role r {}\nagent * {}\n");
+    assert_int_equal(f->nstmts, 2);
+    ast_free(f);
 }
 
 static void test_tool_errors(void **state)
@@ -519,7 +568,8 @@ static void test_tool_errors(void **state)
                  "expected a literal (a string, number, true, false or "
                  "null), found \"yes\"");
     assert_error("tool \"s\" \"t\" { arg a in [99999999999999999999] }", 1, 26,
-                 "number \"99999999999999999999\" is out of range");
+                 "number \"99999999999999999999\" is out of range"
+                 "; expected a 64-bit integer or a finite real");
     assert_error("tool \"s\" \"t\" { arg a < x }", 1, 24,
                  "expected a number after \"<\", found \"x\"");
     assert_error("tool \"s\" \"t\" { arg a <= 1.2.3 }", 1, 25,
@@ -535,7 +585,9 @@ static void test_tool_errors(void **state)
                  "expected a non-negative integer after \"max_length\", "
                  "found \"-1\"");
     assert_error("tool \"s\" \"t\" { arg a max_length 99999999999999999999 }",
-                 1, 33, "number \"99999999999999999999\" is out of range");
+                 1, 33,
+                 "number \"99999999999999999999\" is out of range"
+                 "; expected a 64-bit integer or a finite real");
     assert_error("tool \"s\" \"t\" { consent maybe }", 1, 24,
                  "expected a consent mode (always, session or once) after "
                  "\"consent\", found \"maybe\"");
@@ -550,7 +602,9 @@ static void test_tool_errors(void **state)
                  "expected a duration (such as 30m or 7d) after \"for\", "
                  "found string \"3d\"");
     assert_error("tool \"s\" \"t\" { consent once for 99999999999999999d }", 1,
-                 33, "duration \"99999999999999999d\" is out of range");
+                 33,
+                 "duration \"99999999999999999d\" is out of range; expected at "
+                 "most 36600d (100 years)");
     assert_error("tool \"s\" \"t\" { redact }", 1, 23,
                  "expected an argument path after \"redact\", found \"}\"");
     assert_error("tool \"s\" \"t\" { redact a, b.* }", 1, 26,
@@ -561,21 +615,26 @@ static void test_lexer_errors_through_parser(void **state)
 {
     (void)state;
     /* Reported once, by the lexer, with no "expected" echo. */
-    assert_error("scope \"abc {\nrole r {}", 1, 7, "unterminated string");
-    assert_error("scope @ {}", 1, 7, "unexpected character \"@\"");
+    assert_error(
+        "scope \"abc {\nrole r {}", 1, 7,
+        "unterminated string; expected a closing '\"' on the same line");
+    assert_error("scope @ {}", 1, 7,
+                 "unexpected character \"@\"; expected a name, a string, a "
+                 "regex, a number or one of { } [ ] , * < <= > >=");
     assert_error("scope \"a\\q\" { allow a on \"x\" }", 1, 9,
-                 "invalid escape \"\\q\" in string");
+                 "invalid escape \"\\q\" in string; expected \\\" \\\\ \\n \\t "
+                 "or \\uXXXX");
     assert_error("scope \"a\" { allow a on /x/g }", 1, 27,
                  "unknown regex flag \"g\"; only \"i\" is allowed");
 
     /* A bad byte stops everything before parsing. */
     trine_diag *d = parse_bad("rol x\nscope \xff", 13);
     assert_int_equal(trine_diag_count(d), 1);
-    assert_diag(d, 0, 2, 7, "invalid UTF-8 byte 0xff");
+    assert_diag(d, 0, 2, 7, "invalid UTF-8 byte 0xff; expected UTF-8 text");
     trine_diag_free(d);
     d = parse_bad("rol\0", 4);
     assert_int_equal(trine_diag_count(d), 1);
-    assert_diag(d, 0, 1, 4, "NUL byte in source");
+    assert_diag(d, 0, 1, 4, "NUL byte in source; expected UTF-8 text");
     trine_diag_free(d);
 }
 
@@ -611,7 +670,9 @@ static void test_many_errors_and_recovery(void **state)
          "unknown statement \"rol\"; expected one of scope, role, user, "
          "group, agent, server, tool, forbid"},
         {2, 11, "expected \"{\" after the scope name, found \"allow\""},
-        {4, 9, "invalid action \"issues.\""},
+        {4, 9,
+         "invalid action \"issues.\"; expected segments of letters, digits, "
+         "\"_\" and \"-\" joined by \".\", the last of which may be \"*\""},
         {6, 10, "expected \",\" or \"on\" after the actions, found \"b\""},
         {7, 19, "unknown regex flag \"g\"; only \"i\" is allowed"},
         {10, 18,
@@ -621,7 +682,9 @@ static void test_many_errors_and_recovery(void **state)
          "expected a constraint (matches, in, <, <=, >, >=, max_length or "
          "required) after the argument path, found \"bar\""},
         {12, 19, "\"for\" is only allowed after \"once\""},
-        {13, 19, "invalid escape \"\\q\" in string"},
+        {13, 19,
+         "invalid escape \"\\q\" in string; expected \\\" \\\\ \\n \\t or "
+         "\\uXXXX"},
         {15, 23, "expected a string after \"audience\", found \"5\""},
         {18, 1,
          "expected \"}\" to close the role block opened at 16:8, found "
@@ -723,7 +786,10 @@ static void test_huge_line(void **state)
     b.data[b.len - 10] = '.';
     trine_diag *d = parse_bad(b.data, b.len);
     assert_int_equal(trine_diag_count(d), 1);
-    assert_diag(d, 0, 1, (unsigned)(b.len - 12), "invalid action \"las.\"");
+    assert_diag(
+        d, 0, 1, (unsigned)(b.len - 12),
+        "invalid action \"las.\"; expected segments of letters, digits, \"_\" "
+        "and \"-\" joined by \".\", the last of which may be \"*\"");
     trine_diag_free(d);
 
     /* A 10 MB string as a scope name. */
@@ -751,6 +817,8 @@ int main(void)
         cmocka_unit_test(test_statement_errors),
         cmocka_unit_test(test_rule_errors),
         cmocka_unit_test(test_binding_and_server_errors),
+        cmocka_unit_test(test_on_as_an_action),
+        cmocka_unit_test(test_empty_bindings),
         cmocka_unit_test(test_tool_errors),
         cmocka_unit_test(test_lexer_errors_through_parser),
         cmocka_unit_test(test_many_errors_and_recovery),
