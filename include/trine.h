@@ -19,6 +19,7 @@
 #define TRINE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -226,6 +227,17 @@ TRINE_API const char *trine_decision_reason(const trine_decision *d);
  * call again with a larger buffer when the return is >= cap. */
 TRINE_API size_t trine_decision_write(const trine_decision *d, int64_t audit_id,
                                       char *buf, size_t cap);
+
+/* Like trine_decision_write, the copy of the result the audit log keeps:
+ * where the value of an argument the tool `redact`s was filled into a
+ * resource or the consent prompt, "[redacted]" stands in its place. The
+ * same text as trine_decision_write's unless trine_decision_has_redacted. */
+TRINE_API size_t trine_decision_write_audit(const trine_decision *d,
+                                            int64_t audit_id, char *buf,
+                                            size_t cap);
+/* True when some resource or the prompt of d holds a redacted value, so
+ * that trine_decision_write_audit differs from trine_decision_write. */
+TRINE_API bool trine_decision_has_redacted(const trine_decision *d);
 
 /* Returns the result object (without "audit_id") as a new jansson value, or
  * NULL on allocation failure. */

@@ -41,7 +41,10 @@ typedef enum job_col {
     JCOL_REASON,
     JCOL_ARGUMENTS,
     JCOL_ARGS_SHA256,
-    JCOL_TOKEN, /* how a bearer token was verified (NULL for "token") */
+    JCOL_TOKEN,  /* how a bearer token was verified (NULL for "token") */
+    JCOL_DETAIL, /* the result as the log keeps it, with the audit id's
+                    placeholder, when it differs from the reply (a redacted
+                    value in a resource or the prompt); NULL: the reply's */
     JCOL_COUNT
 } job_col;
 

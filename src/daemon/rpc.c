@@ -394,6 +394,16 @@ static int rpc_copy_row(job *j, const trine_policy *p, const trine_decision *d,
         /* The NUL is copied too: each column is a C string in place. */
         sb_putn(r, v[k], strlen(v[k]) + 1);
     }
+    if (trine_decision_has_redacted(d) && !r->oom) {
+        /* The log's copy of the result, rendered like the reply's. */
+        size_t at = r->len;
+        size_t need = trine_decision_write_audit(d, INT64_MAX, NULL, 0);
+        if (!sb_reserve(r, need + 1))
+            return TRINE_ENOMEM;
+        trine_decision_write_audit(d, INT64_MAX, r->data + at, need + 1);
+        r->len = at + need + 1;
+        j->col[JCOL_DETAIL] = at;
+    }
     return r->oom ? TRINE_ENOMEM : 0;
 }
 

@@ -72,6 +72,21 @@ static void writer_unavailable(job *j, const char *msg)
     sb_puts(o, "}],\"matched\":[]}}\n");
 }
 
+/* Puts the n digits of an audit id in place of the placeholder in text,
+ * the NUL-terminated audit copy of a result. Returns 0 or TRINE_EINVAL. */
+static int writer_patch_id(char *text, const char *digits, size_t n)
+{
+    static const char key[] = ",\"audit_id\":" RPC_AUDIT_ID_PLACEHOLDER;
+    size_t width = sizeof RPC_AUDIT_ID_PLACEHOLDER - 1;
+    char *at = strstr(text, key);
+    if (at == NULL)
+        return TRINE_EINVAL;
+    char *ph = at + sizeof key - 1 - width;
+    memmove(ph + n, ph + width, strlen(ph + width) + 1);
+    memcpy(ph, digits, n);
+    return 0;
+}
+
 int writer_row(job *j, int64_t id, audit_row *row)
 {
     strbuf *o = &j->out;
@@ -85,6 +100,13 @@ int writer_row(job *j, int64_t id, audit_row *row)
     memcpy(o->data + j->id_off, digits, n);
     o->len -= width - n;
     j->id_off = 0;
+    const char *detail = o->data + j->prefix_len;
+    if (j->col[JCOL_DETAIL] != JOB_NO_COL) {
+        char *copy = j->row.data + j->col[JCOL_DETAIL];
+        if (writer_patch_id(copy, digits, n) != 0)
+            return TRINE_EINVAL;
+        detail = copy;
+    }
     *row = (audit_row){
         .id = id,
         .ts_ms = j->now_ms,
@@ -98,7 +120,7 @@ int writer_row(job *j, int64_t id, audit_row *row)
         .decision = job_col_text(j, JCOL_DECISION),
         .reason = job_col_text(j, JCOL_REASON),
         .arguments = job_col_text(j, JCOL_ARGUMENTS),
-        .detail = o->data + j->prefix_len,
+        .detail = detail,
         .args_sha256 = job_col_text(j, JCOL_ARGS_SHA256),
         .token = job_col_text(j, JCOL_TOKEN),
     };

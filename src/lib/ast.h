@@ -31,9 +31,9 @@ typedef struct ast_action {
 
 /* A resource pattern: a glob string, or a regex (/.../ with optional i). */
 typedef struct ast_pattern {
-    char *text;     /* the glob, or the regex source without slashes */
+    char *text; /* the glob, or the regex source without slashes */
     bool is_regex;
-    bool icase;     /* the regex had the `i` flag */
+    bool icase; /* the regex had the `i` flag */
     ast_loc at;
 } ast_pattern;
 
@@ -44,7 +44,7 @@ typedef struct ast_rule {
     size_t nactions;
     ast_pattern *patterns;
     size_t npatterns;
-    ast_loc at;     /* position of the allow/deny/forbid keyword */
+    ast_loc at; /* position of the allow/deny/forbid keyword */
 } ast_rule;
 
 /* A name with its position: a role in a `roles` list, an audience. */
@@ -66,23 +66,23 @@ typedef enum ast_constraint_kind {
 
 /* arg PATH constraint */
 typedef struct ast_arg {
-    char *path;            /* dotted path, e.g. "owner" or "opts.limit" */
+    char *path; /* dotted path, e.g. "owner" or "opts.limit" */
     ast_constraint_kind kind;
-    ast_pattern regex;     /* AST_C_MATCHES */
-    json_t **literals;     /* AST_C_IN: owned references (string, number,
-                              true, false, null) */
+    ast_pattern regex; /* AST_C_MATCHES */
+    json_t **literals; /* AST_C_IN: owned references (string, number,
+                          true, false, null) */
     size_t nliterals;
-    double number;         /* comparisons and max_length */
-    ast_loc at;            /* position of the `arg` keyword */
+    double number; /* comparisons and max_length */
+    ast_loc at;    /* position of the `arg` keyword */
 } ast_arg;
 
 /* needs ACTIONS on TEMPLATE */
 typedef struct ast_needs {
     ast_action *actions;
     size_t nactions;
-    char *tmpl;            /* the template string, placeholders unparsed */
-    ast_loc tmpl_at;       /* position of the template string */
-    ast_loc at;            /* position of the `needs` keyword */
+    char *tmpl;      /* the template string, placeholders unparsed */
+    ast_loc tmpl_at; /* position of the template string */
+    ast_loc at;      /* position of the `needs` keyword */
 } ast_needs;
 
 typedef enum ast_consent_mode {
@@ -94,8 +94,8 @@ typedef enum ast_consent_mode {
 /* consent MODE [for DURATION] [PROMPT] */
 typedef struct ast_consent {
     ast_consent_mode mode;
-    int64_t duration_s;    /* `once for D`; -1 when absent */
-    char *prompt;          /* NULL when absent */
+    int64_t duration_s; /* `once for D`; -1 when absent */
+    char *prompt;       /* NULL when absent */
     ast_loc at;
 } ast_consent;
 
@@ -126,7 +126,7 @@ typedef enum ast_kind {
  * name is NULL for `user *` and `agent *`. */
 typedef struct ast_stmt {
     ast_kind kind;
-    ast_loc at;            /* position of the keyword */
+    ast_loc at; /* position of the keyword */
     char *name;
     ast_loc name_at;
     char *tool;
@@ -140,9 +140,9 @@ typedef struct ast_stmt {
 
     ast_name *audiences;
     size_t naudiences;
-    ast_name *resource_metadata;  /* every occurrence, in order */
+    ast_name *resource_metadata; /* every occurrence, in order */
     size_t nresource_metadata;
-    ast_delegation *delegations;  /* every occurrence, in order */
+    ast_delegation *delegations; /* every occurrence, in order */
     ast_loc *delegation_at;
     size_t ndelegations;
 
@@ -150,7 +150,7 @@ typedef struct ast_stmt {
     size_t nneeds;
     ast_arg *args;
     size_t nargs;
-    ast_consent *consents;        /* every occurrence, in order */
+    ast_consent *consents; /* every occurrence, in order */
     size_t nconsents;
     ast_name *redacts;
     size_t nredacts;
@@ -158,7 +158,7 @@ typedef struct ast_stmt {
 
 /* One parsed source. */
 typedef struct ast_file {
-    char *name;            /* the file name errors use */
+    char *name; /* the file name errors use */
     ast_stmt *stmts;
     size_t nstmts;
 } ast_file;

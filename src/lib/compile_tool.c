@@ -625,12 +625,48 @@ int compile_tool_fill(compile_ctx *c, const ast_stmt *s)
     return rc;
 }
 
+/* True when one of the n redact paths is the placeholder's path or a
+ * prefix of it: the placeholder's value lies inside a redacted value. */
+static bool tool_covered(const cpl_path *redacts, size_t n, const tmpl_part *ph)
+{
+    for (size_t i = 0; i < n; i++) {
+        const cpl_path *r = &redacts[i];
+        if (r->nseg > ph->npath)
+            continue;
+        size_t k = 0;
+        while (k < r->nseg && strcmp(r->seg[k], ph->path[k]) == 0)
+            k++;
+        if (k == r->nseg)
+            return true;
+    }
+    return false;
+}
+
+/* Marks the placeholders of tm whose values the tool redacts, so that the
+ * decision keeps a copy of the filled text for the audit log without them:
+ * `redact` promises the value never reaches the log, and a resource or a
+ * prompt would otherwise carry it there. */
+static void tool_mark_redacted(const cpl_tool *t, cpl_template *tm)
+{
+    for (size_t i = 0; i < tm->nparts; i++) {
+        tmpl_part *ph = &tm->parts[i];
+        if (ph->is_ph && tool_covered(t->redacts, t->nredacts, ph)) {
+            ph->redacted = true;
+            tm->any_redacted = true;
+        }
+    }
+}
+
 int compile_tool_finish(compile_ctx *c)
 {
     trine_policy *p = c->p;
     for (size_t i = 0; i < c->tools.len; i++) {
         compile_tool *ct = c->tools.items[i];
         ct->consent = NULL; /* the tree is about to go */
+        for (size_t k = 0; k < ct->t.nneeds; k++)
+            tool_mark_redacted(&ct->t, &ct->t.needs[k].tmpl);
+        if (ct->t.has_prompt)
+            tool_mark_redacted(&ct->t, &ct->t.prompt);
         if (ct->t.nneeds > 0)
             continue;
         strbuf b;

@@ -32,6 +32,8 @@ typedef struct dec_reason {
     const char *set;  /* "user", "scope", "agent", or NULL */
     const char *action;
     const char *resource;
+    const char *resource_audit; /* the audit log's copy of resource, when
+                                   it differs (a redacted value in it) */
     const char *agent;
     const char *argument;
     const char *rule_file;
@@ -92,6 +94,10 @@ struct trine_decision {
     /* The result. */
     const char *prompt; /* consent_required only */
     size_t prompt_len;
+    const char *prompt_audit; /* the audit log's copy of prompt, when it
+                                 differs (a redacted value in it) */
+    size_t prompt_audit_len;
+    bool has_redacted; /* some resource or the prompt has an audit copy */
     dec_reason *reasons;
     size_t nreasons;
     size_t reasons_cap;
@@ -250,10 +256,13 @@ const char *tmpl_value_problem(const json_t *v, bool rest);
 
 /* Fills a needs template into the arena from vals, the value of each part
  * (NULL for literal parts), every one of which has passed
- * tmpl_value_problem. Returns 0 with *out and *len set, TRINE_EINVAL when a
- * value is not a string or an integer after all, or TRINE_ENOMEM. */
+ * tmpl_value_problem. With mask, a redacted placeholder is filled with
+ * "[redacted]" (the audit log's copy). Returns 0 with *out and *len set,
+ * TRINE_EINVAL when a value is not a string or an integer after all, or
+ * TRINE_ENOMEM. */
 int tmpl_fill_values(trine_decision *d, const cpl_template *t,
-                     const json_t *const *vals, const char **out, size_t *len);
+                     const json_t *const *vals, bool mask, const char **out,
+                     size_t *len);
 
 /* Looks every placeholder of t up in args, checks it, and fills t into the
  * arena. Returns 0 with *out and *len set, TRINE_EINVAL when a value is
@@ -271,11 +280,12 @@ typedef struct tmpl_vars {
 
 /* Fills a consent prompt (t NULL: the default prompt) into the arena:
  * reserved names from vars; any other placeholder is an argument, a string
- * as is, a number as its JSON text, anything else empty. Returns 0 with
+ * as is, a number as its JSON text, anything else empty; with mask, a
+ * redacted argument is "[redacted]". Returns 0 with
  * *out and *len set (the text may hold NUL bytes from argument strings), or
  * TRINE_ENOMEM. */
 int tmpl_fill_prompt(trine_decision *d, const cpl_template *t,
-                     const json_t *args, const tmpl_vars *vars,
+                     const json_t *args, const tmpl_vars *vars, bool mask,
                      const char **out, size_t *len);
 
 /* The default prompt, as written. */
@@ -315,6 +325,8 @@ typedef struct eval_pair {
     size_t alen;
     const char *res;
     size_t rlen;
+    const char *res_audit; /* res as the audit log keeps it: res itself
+                              unless the template fills a redacted value */
 } eval_pair;
 
 /* Fills in required_scopes and www_authenticate of d for a deny where only

@@ -14,8 +14,8 @@ struct trine_diag {
     trine_diag_item *items;
     size_t count;
     size_t cap;
-    size_t errors;     /* every error reported, recorded or not */
-    bool capped;       /* the "too many errors" note was added */
+    size_t errors; /* every error reported, recorded or not */
+    bool capped;   /* the "too many errors" note was added */
 };
 
 const char *trine_strerror(int err)
@@ -23,8 +23,8 @@ const char *trine_strerror(int err)
     switch (err) {
     case 0:
         return "success";
-#define TRINE_ERRNO_MSG(name, value, msg)                                    \
-    case TRINE_E##name:                                                       \
+#define TRINE_ERRNO_MSG(name, value, msg)                                      \
+    case TRINE_E##name:                                                        \
         return msg;
         TRINE_ERRNO_MAP(TRINE_ERRNO_MSG)
 #undef TRINE_ERRNO_MSG
@@ -37,8 +37,8 @@ const char *trine_err_name(int err)
     switch (err) {
     case 0:
         return "TRINE_OK";
-#define TRINE_ERRNO_NAME(name, value, msg)                                   \
-    case TRINE_E##name:                                                       \
+#define TRINE_ERRNO_NAME(name, value, msg)                                     \
+    case TRINE_E##name:                                                        \
         return "TRINE_E" #name;
         TRINE_ERRNO_MAP(TRINE_ERRNO_NAME)
 #undef TRINE_ERRNO_NAME
@@ -46,9 +46,15 @@ const char *trine_err_name(int err)
     return "TRINE_EUNKNOWN";
 }
 
-void trine_free(void *p) { free(p); }
+void trine_free(void *p)
+{
+    free(p);
+}
 
-trine_diag *trine_diag_new(void) { return calloc(1, sizeof(trine_diag)); }
+trine_diag *trine_diag_new(void)
+{
+    return calloc(1, sizeof(trine_diag));
+}
 
 void trine_diag_free(trine_diag *d)
 {
@@ -62,9 +68,15 @@ void trine_diag_free(trine_diag *d)
     free(d);
 }
 
-size_t trine_diag_count(const trine_diag *d) { return d ? d->count : 0; }
+size_t trine_diag_count(const trine_diag *d)
+{
+    return d ? d->count : 0;
+}
 
-size_t trine_diag_errors(const trine_diag *d) { return d ? d->errors : 0; }
+size_t trine_diag_errors(const trine_diag *d)
+{
+    return d ? d->errors : 0;
+}
 
 const trine_diag_item *trine_diag_at(const trine_diag *d, size_t i)
 {

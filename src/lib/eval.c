@@ -199,15 +199,24 @@ static int needs_fill(eval_ctx *x, const cpl_needs *n)
         return 0;
     const char *res;
     size_t rlen;
-    int rc = tmpl_fill_values(d, t, vals, &res, &rlen);
+    int rc = tmpl_fill_values(d, t, vals, false, &res, &rlen);
     if (rc != 0)
         return rc;
+    /* The audit log's copy, without the values the tool redacts. */
+    const char *res_audit = res;
+    if (t->any_redacted) {
+        size_t alen;
+        rc = tmpl_fill_values(d, t, vals, true, &res_audit, &alen);
+        if (rc != 0)
+            return rc;
+    }
     for (size_t k = 0; k < n->nactions; k++) {
         eval_pair *pr = &x->pairs[x->npairs++];
         pr->action = n->actions[k];
         pr->alen = n->action_lens[k];
         pr->res = res;
         pr->rlen = rlen;
+        pr->res_audit = res_audit;
     }
     return 0;
 }
@@ -266,6 +275,7 @@ static int step_forbid(eval_ctx *x)
         r.code = "forbidden";
         r.action = pr->action;
         r.resource = pr->res;
+        r.resource_audit = pr->res_audit;
         r.rule_file = deny->file;
         r.rule_line = deny->line;
         r.detail = "an absolute limit of the policy forbids it";
@@ -375,6 +385,7 @@ static int judge_user(eval_ctx *x)
         e.set = "user";
         e.action = pr->action;
         e.resource = pr->res;
+        e.resource_audit = pr->res_audit;
         if (r.deny != NULL) {
             e.rule_file = r.deny->file;
             e.rule_line = r.deny->line;
@@ -423,6 +434,7 @@ static int judge_hop(eval_ctx *x, const char *id, const char *why,
         e.set = "agent";
         e.action = pr->action;
         e.resource = pr->res;
+        e.resource_audit = pr->res_audit;
         e.agent = id;
         const char *who = is_actor ? "actor" : "agent";
         if (id == NULL && !is_actor) {
@@ -565,6 +577,7 @@ static int step_sets(eval_ctx *x)
         e.set = "scope";
         e.action = pr->action;
         e.resource = pr->res;
+        e.resource_audit = pr->res_audit;
         if (sres[i].deny != NULL) {
             e.rule_file = sres[i].deny->file;
             e.rule_line = sres[i].deny->line;
@@ -638,8 +651,14 @@ static int step_consent(eval_ctx *x)
     }
 
     tmpl_vars vars = {d->agent, d->user, d->server, d->tool};
-    int rc = tmpl_fill_prompt(d, t->has_prompt ? &t->prompt : NULL, x->req.args,
-                              &vars, &d->prompt, &d->prompt_len);
+    const cpl_template *pt = t->has_prompt ? &t->prompt : NULL;
+    int rc = tmpl_fill_prompt(d, pt, x->req.args, &vars, false, &d->prompt,
+                              &d->prompt_len);
+    if (rc == 0 && pt != NULL && pt->any_redacted) {
+        rc = tmpl_fill_prompt(d, pt, x->req.args, &vars, true, &d->prompt_audit,
+                              &d->prompt_audit_len);
+        d->has_redacted = true;
+    }
     if (rc != 0)
         return rc;
     dec_reason r = {0};

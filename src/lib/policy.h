@@ -141,13 +141,16 @@ typedef struct tmpl_part {
     size_t len;
     const char **path; /* placeholder path segments */
     size_t npath;
-    bool rest; /* {p...} */
+    bool rest;     /* {p...} */
+    bool redacted; /* a `redact` path of the tool covers the placeholder:
+                      the audit log's copy shows "[redacted]" */
 } tmpl_part;
 
 typedef struct cpl_template {
     const char *src; /* as written */
     tmpl_part *parts;
     size_t nparts;
+    bool any_redacted; /* some part is redacted */
 } cpl_template;
 
 typedef struct cpl_needs {

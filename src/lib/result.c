@@ -143,6 +143,10 @@ dec_reason *dec_add_reason(trine_decision *d, const dec_reason *r)
         d->reasons = p;
     }
     d->reasons[d->nreasons] = *r;
+    if (r->resource_audit == r->resource)
+        d->reasons[d->nreasons].resource_audit = NULL;
+    else if (r->resource_audit != NULL)
+        d->has_redacted = true;
     return &d->reasons[d->nreasons++];
 }
 
@@ -446,7 +450,8 @@ static void jw_rule(jw *w, const char *file, unsigned line)
     jw_raw(w, "\"", 1);
 }
 
-static void write_reason(jw *w, const dec_reason *r)
+/* Writes one reason; audit picks the audit log's copy of the resource. */
+static void write_reason(jw *w, const dec_reason *r, bool audit)
 {
     jw_member(w, "code", r->code, true);
     if (r->set != NULL)
@@ -454,7 +459,10 @@ static void write_reason(jw *w, const dec_reason *r)
     if (r->action != NULL)
         jw_member(w, "action", r->action, false);
     if (r->resource != NULL)
-        jw_member(w, "resource", r->resource, false);
+        jw_member(w, "resource",
+                  audit && r->resource_audit != NULL ? r->resource_audit
+                                                     : r->resource,
+                  false);
     if (r->agent != NULL)
         jw_member(w, "agent", r->agent, false);
     if (r->argument != NULL)
@@ -467,8 +475,9 @@ static void write_reason(jw *w, const dec_reason *r)
         jw_member(w, "detail", r->detail, false);
 }
 
-size_t trine_decision_write(const trine_decision *d, int64_t audit_id,
-                            char *buf, size_t cap)
+/* trine_decision_write, and with audit the audit log's copy. */
+static size_t decision_write(const trine_decision *d, int64_t audit_id,
+                             bool audit, char *buf, size_t cap)
 {
     jw w = {buf, buf != NULL ? cap : 0, 0};
     if (d == NULL)
@@ -487,13 +496,16 @@ size_t trine_decision_write(const trine_decision *d, int64_t audit_id,
         jw_lit(&w, ",\"consent\":{\"mode\":");
         jw_str(&w, trine_consent_mode_name(d->consent_mode));
         jw_lit(&w, ",\"prompt\":");
-        jw_strn(&w, d->prompt, d->prompt_len);
+        if (audit && d->prompt_audit != NULL)
+            jw_strn(&w, d->prompt_audit, d->prompt_audit_len);
+        else
+            jw_strn(&w, d->prompt, d->prompt_len);
         jw_lit(&w, "}");
     }
     jw_lit(&w, ",\"reasons\":[");
     for (size_t i = 0; i < d->nreasons; i++) {
         jw_lit(&w, i > 0 ? ",{" : "{");
-        write_reason(&w, &d->reasons[i]);
+        write_reason(&w, &d->reasons[i], audit);
         jw_lit(&w, "}");
     }
     jw_lit(&w, "],\"matched\":[");
@@ -525,6 +537,23 @@ size_t trine_decision_write(const trine_decision *d, int64_t audit_id,
     if (w.cap > 0)
         w.buf[w.len < w.cap ? w.len : w.cap - 1] = '\0';
     return w.len;
+}
+
+size_t trine_decision_write(const trine_decision *d, int64_t audit_id,
+                            char *buf, size_t cap)
+{
+    return decision_write(d, audit_id, false, buf, cap);
+}
+
+size_t trine_decision_write_audit(const trine_decision *d, int64_t audit_id,
+                                  char *buf, size_t cap)
+{
+    return decision_write(d, audit_id, true, buf, cap);
+}
+
+bool trine_decision_has_redacted(const trine_decision *d)
+{
+    return d != NULL && d->has_redacted;
 }
 
 /* ---- The result as a jansson value ------------------------------------- */

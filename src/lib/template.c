@@ -25,20 +25,20 @@ static const char *ph_server[] = {"server"};
 static const char *ph_user[] = {"user"};
 
 static tmpl_part default_parts[] = {
-    {false, "Allow ", 6, NULL, 0, false},
-    {true, "agent", 5, ph_agent, 1, false},
-    {false, " to call ", 9, NULL, 0, false},
-    {true, "tool", 4, ph_tool, 1, false},
-    {false, " on ", 4, NULL, 0, false},
-    {true, "server", 6, ph_server, 1, false},
-    {false, " for ", 5, NULL, 0, false},
-    {true, "user", 4, ph_user, 1, false},
-    {false, "?", 1, NULL, 0, false},
+    {false, "Allow ", 6, NULL, 0, false, false},
+    {true, "agent", 5, ph_agent, 1, false, false},
+    {false, " to call ", 9, NULL, 0, false, false},
+    {true, "tool", 4, ph_tool, 1, false, false},
+    {false, " on ", 4, NULL, 0, false, false},
+    {true, "server", 6, ph_server, 1, false, false},
+    {false, " for ", 5, NULL, 0, false, false},
+    {true, "user", 4, ph_user, 1, false, false},
+    {false, "?", 1, NULL, 0, false, false},
 };
 
-static const cpl_template default_prompt = {tmpl_default_prompt, default_parts,
-                                            sizeof default_parts /
-                                                sizeof default_parts[0]};
+static const cpl_template default_prompt = {
+    tmpl_default_prompt, default_parts,
+    sizeof default_parts / sizeof default_parts[0], false};
 
 const json_t *tmpl_lookup(const json_t *args, const char *const *path,
                           size_t npath)
@@ -134,8 +134,25 @@ static void value_text(const json_t *v, char numbuf[32], const char **s,
     *len = n > 0 ? (size_t)n : 0;
 }
 
+/* The text that stands for a redacted value in the audit log. */
+static const char redacted_text[] = "[redacted]";
+
+/* The text placeholder p is filled with: v's, or with mask set and p
+ * redacted, redacted_text. */
+static void part_text(const tmpl_part *p, const json_t *v, bool mask,
+                      char numbuf[32], const char **s, size_t *len)
+{
+    if (mask && p->redacted) {
+        *s = redacted_text;
+        *len = sizeof redacted_text - 1;
+        return;
+    }
+    value_text(v, numbuf, s, len);
+}
+
 int tmpl_fill_values(trine_decision *d, const cpl_template *t,
-                     const json_t *const *vals, const char **out, size_t *len)
+                     const json_t *const *vals, bool mask, const char **out,
+                     size_t *len)
 {
     /* Measure, then copy, so the arena holds exactly the filled text. An
      * integer is formatted twice; that is cheaper than a scratch buffer. */
@@ -151,7 +168,7 @@ int tmpl_fill_values(trine_decision *d, const cpl_template *t,
             return TRINE_EINVAL;
         const char *s;
         size_t n;
-        value_text(vals[i], numbuf, &s, &n);
+        part_text(p, vals[i], mask, numbuf, &s, &n);
         total += n;
     }
     char *buf = dec_alloc(d, total + 1);
@@ -163,7 +180,7 @@ int tmpl_fill_values(trine_decision *d, const cpl_template *t,
         const char *s = p->text;
         size_t n = p->len;
         if (p->is_ph)
-            value_text(vals[i], numbuf, &s, &n);
+            part_text(p, vals[i], mask, numbuf, &s, &n);
         memcpy(buf + at, s, n);
         at += n;
     }
@@ -188,14 +205,14 @@ int tmpl_fill_needs(trine_decision *d, const cpl_template *t,
         if (tmpl_value_problem(vals[i], p->rest) != NULL)
             return TRINE_EINVAL;
     }
-    return tmpl_fill_values(d, t, vals, out, len);
+    return tmpl_fill_values(d, t, vals, false, out, len);
 }
 
 /* The text a prompt placeholder stands for, in *s and *len (numbuf holds a
  * number's text). */
 static void prompt_value(const tmpl_part *p, const json_t *args,
-                         const tmpl_vars *vars, char numbuf[32], const char **s,
-                         size_t *len)
+                         const tmpl_vars *vars, bool mask, char numbuf[32],
+                         const char **s, size_t *len)
 {
     *s = "";
     *len = 0;
@@ -221,6 +238,11 @@ static void prompt_value(const tmpl_part *p, const json_t *args,
             return;
         }
     }
+    if (mask && p->redacted) {
+        *s = redacted_text;
+        *len = sizeof redacted_text - 1;
+        return;
+    }
     const json_t *v = tmpl_lookup(args, p->path, p->npath);
     if (json_is_string(v)) {
         *s = json_string_value(v);
@@ -234,7 +256,7 @@ static void prompt_value(const tmpl_part *p, const json_t *args,
 }
 
 int tmpl_fill_prompt(trine_decision *d, const cpl_template *t,
-                     const json_t *args, const tmpl_vars *vars,
+                     const json_t *args, const tmpl_vars *vars, bool mask,
                      const char **out, size_t *len)
 {
     if (t == NULL)
@@ -246,7 +268,7 @@ int tmpl_fill_prompt(trine_decision *d, const cpl_template *t,
         const char *s = p->text;
         size_t n = p->len;
         if (p->is_ph)
-            prompt_value(p, args, vars, numbuf, &s, &n);
+            prompt_value(p, args, vars, mask, numbuf, &s, &n);
         if (n > SIZE_MAX / 2 - total)
             return TRINE_ENOMEM;
         total += n;
@@ -260,7 +282,7 @@ int tmpl_fill_prompt(trine_decision *d, const cpl_template *t,
         const char *s = p->text;
         size_t n = p->len;
         if (p->is_ph)
-            prompt_value(p, args, vars, numbuf, &s, &n);
+            prompt_value(p, args, vars, mask, numbuf, &s, &n);
         memcpy(buf + at, s, n);
         at += n;
     }
@@ -338,13 +360,15 @@ int eval_check_arg(trine_decision *d, const cpl_arg *a, const json_t *v,
     } else if (a->kind == AST_C_MATCHES) {
         const char *s = json_string_value(v);
         size_t n = json_string_length(v);
+        /* The regex as written, "\/" and flag included: a->text is
+         * "matches /.../". */
+        const char *re = a->text + strlen("matches ");
         if (!json_is_string(v)) {
             fail = true;
-            w = dec_printf(d, "%s must be a string to match /%s/", path,
-                           a->regex.text);
+            w = dec_printf(d, "%s must be a string to match %s", path, re);
         } else if (utf8_check(s, n) != n || !pattern_match(&a->regex, s, n)) {
             fail = true;
-            w = dec_printf(d, "%s does not match /%s/", path, a->regex.text);
+            w = dec_printf(d, "%s does not match %s", path, re);
         }
     } else if (a->kind == AST_C_MAX_LENGTH) {
         if (!json_is_string(v)) {

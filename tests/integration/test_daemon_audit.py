@@ -144,6 +144,84 @@ class AuditTest(tt.DaemonTestCase):
         self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
 
 
+class RedactTest(tt.DaemonTestCase):
+    """A redacted argument that a template or the prompt fills in: the
+    reply carries the value (the enforcement point needs it), the audit log
+    never does."""
+
+    POLICY = dict(tt.DEFAULT_POLICY, **{"vault.trine": """\
+tool "vault" "read" {
+  needs secrets.read on "secret:{team}/{key}"
+  consent session "Read {key} of {team} with pin {pin}?"
+  redact key, pin
+}
+"""})
+
+    def test_redacted_values_never_reach_the_log(self):
+        d = self.start_daemon(policy=self.POLICY)
+        args = {"team": "ops", "key": "db-root-pw", "pin": 4711}
+        with d.conn() as c:
+            # Denied (no role grants secrets.read): the reason's resource.
+            deny = c.check(tt.check_params(server="vault", tool="read",
+                                           arguments=args))
+            self.assertEqual(deny["decision"], "deny", deny)
+            self.assertEqual(deny["reasons"][0]["resource"],
+                             "secret:ops/db-root-pw")
+        with d.db() as db:
+            row = db.execute("SELECT arguments, detail FROM decisions"
+                             " WHERE id = ?", (deny["audit_id"],)).fetchone()
+        self.assertNotIn("db-root-pw", row["detail"])
+        self.assertNotIn("db-root-pw", row["arguments"])
+        stored = json.loads(row["detail"])
+        self.assertEqual(stored["audit_id"], deny["audit_id"])
+        self.assertEqual(
+            [r.get("resource") for r in stored["reasons"]],
+            ["secret:ops/[redacted]" if r.get("resource") else None
+             for r in deny["reasons"]])
+        # Everything else is the reply as sent.
+        for r in stored["reasons"]:
+            r.pop("resource", None)
+        for r in deny["reasons"]:
+            r.pop("resource", None)
+        self.assertEqual(stored, deny)
+        ok = tt.run_cli("audit", "verify", "--db", d.audit)
+        self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+
+    def test_redacted_prompt_values_never_reach_the_log(self):
+        policy = dict(self.POLICY, **{"grant.trine": """\
+scope "vault" { allow secrets.read on "secret:*" }
+role vault-reader { allow secrets.read on "secret:*" }
+user "alice" { roles vault-reader }
+agent * { allow secrets.read on "secret:*" }
+"""})
+        d = self.start_daemon(policy=policy)
+        args = {"team": "ops", "key": "db-root-pw", "pin": 4711}
+        with d.conn() as c:
+            res = c.check(tt.check_params(server="vault", tool="read",
+                                          arguments=args, scope="vault",
+                                          session="s1"))
+        self.assertEqual(res["decision"], "consent_required", res)
+        self.assertEqual(res["consent"]["prompt"],
+                         "Read db-root-pw of ops with pin 4711?")
+        with d.db() as db:
+            detail = db.execute("SELECT detail FROM decisions WHERE id = ?",
+                                (res["audit_id"],)).fetchone()["detail"]
+        self.assertNotIn("db-root-pw", detail)
+        self.assertNotIn("4711", detail)
+        stored = json.loads(detail)
+        self.assertEqual(stored["consent"]["prompt"],
+                         "Read [redacted] of ops with pin [redacted]?")
+        stored["consent"]["prompt"] = res["consent"]["prompt"]
+        self.assertEqual(stored, res)
+        # The grant reads its mode from the stored copy: it still works.
+        with d.conn() as c:
+            c.result("consent.grant", {"audit_id": res["audit_id"]})
+            again = c.check(tt.check_params(server="vault", tool="read",
+                                            arguments=args, scope="vault",
+                                            session="s1"))
+        self.assertEqual(again["decision"], "allow", again)
+
+
 class CrashTest(tt.DaemonTestCase):
 
     def test_sigkill_under_load_loses_no_answered_row(self):

@@ -648,6 +648,38 @@ static void test_arg_strings(void **state)
                          "/[a-z]+/\"");
 }
 
+/* A failed `matches` names the regex as written: its "\/" and its flag. */
+static void test_arg_regex_as_written(void **state)
+{
+    (void)state;
+    trine_policy *p = load("re.trine", "scope \"s\" { allow * on \"*\" }\n"
+                                       "role r { allow * on \"*\" }\n"
+                                       "user * { roles r }\n"
+                                       "agent * { allow * on \"*\" }\n"
+                                       "tool \"s\" \"t\" {\n"
+                                       "  needs a.b on \"x\"\n"
+                                       "  arg p matches /a\\/b/i\n"
+                                       "}\n");
+    static const char req[] =
+        "{'server':'s','tool':'t','arguments':{'p':%s},"
+        "'token':{'sub':'u','scope':'s','client_id':'c'}}";
+    char r[256];
+    snprintf(r, sizeof r, req, "'A/B'");
+    trine_decision *d = check(p, r);
+    expect(d, "allow", "allow");
+    trine_decision_free(d);
+    snprintf(r, sizeof r, req, "'a/c'");
+    d = check(p, r);
+    expect(d, "deny", "argument_invalid");
+    has(d, "\"detail\":\"p does not match /a\\\\/b/i\"");
+    trine_decision_free(d);
+    snprintf(r, sizeof r, req, "1");
+    d = check(p, r);
+    has(d, "\"detail\":\"p must be a string to match /a\\\\/b/i\"");
+    trine_decision_free(d);
+    trine_policy_release(p);
+}
+
 static void test_arg_required_and_all_listed(void **state)
 {
     (void)state;
@@ -1417,6 +1449,84 @@ static void test_consent_modes(void **state)
 
 /* ---- Facts for the audit log ------------------------------------------- */
 
+/* Writes d with trine_decision_write (audit false) or _write_audit into a
+ * new string (free it). */
+static char *written(const trine_decision *d, bool audit)
+{
+    size_t n = audit ? trine_decision_write_audit(d, 7, NULL, 0)
+                     : trine_decision_write(d, 7, NULL, 0);
+    char *buf = malloc(n + 1);
+    assert_non_null(buf);
+    if (audit)
+        trine_decision_write_audit(d, 7, buf, n + 1);
+    else
+        trine_decision_write(d, 7, buf, n + 1);
+    return buf;
+}
+
+/* A redacted value that a template or the prompt fills: the reply has it,
+ * the audit copy has "[redacted]" in its place, and nothing else differs. */
+static void test_redacted_text_in_the_audit_copy(void **state)
+{
+    (void)state;
+    trine_policy *p =
+        load("v.trine",
+             "scope \"s\" { allow * on \"*\" }\n"
+             "role r { allow * on \"*\" }\n"
+             "user \"u\" { roles r }\n"
+             "agent * { allow * on \"*\" }\n"
+             "tool \"v\" \"read\" {\n"
+             "  needs s.read on \"secret:{team}/{k.name}\"\n"
+             "  consent session \"{tool} {k.name} as {user}, pin {pin}?\"\n"
+             "  redact k, pin, user\n"
+             "}\n"
+             "tool \"v\" \"plain\" { needs s.read on \"x:{team}\" }\n");
+    /* Denied: the resource of every reason. */
+    trine_decision *d =
+        check(p, "{'server':'v','tool':'read','arguments':{'team':'ops',"
+                 "'k':{'name':'pw9'},'pin':4711,'user':'x'},"
+                 "'token':{'sub':'nobody','scope':'s','client_id':'c'}}");
+    expect(d, "deny", "user_denied");
+    assert_true(trine_decision_has_redacted(d));
+    char *reply = written(d, false);
+    char *audit = written(d, true);
+    assert_non_null(strstr(reply, "\"resource\":\"secret:ops/pw9\""));
+    assert_null(strstr(audit, "pw9"));
+    assert_non_null(strstr(audit, "\"resource\":\"secret:ops/[redacted]\""));
+    free(reply);
+    free(audit);
+    trine_decision_free(d);
+
+    /* consent_required: the prompt; {user} is the reserved name, not the
+     * redacted argument "user". */
+    d = check(p, "{'server':'v','tool':'read','arguments':{'team':'ops',"
+                 "'k':{'name':'pw9'},'pin':4711,'user':'x'},'session':'s1',"
+                 "'token':{'sub':'u','scope':'s','client_id':'c'}}");
+    expect(d, "consent_required", "consent_required");
+    reply = written(d, false);
+    audit = written(d, true);
+    assert_non_null(strstr(reply, "\"prompt\":\"read pw9 as u, pin 4711?\""));
+    assert_non_null(
+        strstr(audit, "\"prompt\":\"read [redacted] as u, pin [redacted]?\""));
+    assert_null(strstr(audit, "4711"));
+    free(reply);
+    free(audit);
+    trine_decision_free(d);
+
+    /* Nothing redacted is filled: one text. */
+    d = check(p, "{'server':'v','tool':'plain','arguments':{'team':'ops'},"
+                 "'token':{'sub':'nobody','scope':'s','client_id':'c'}}");
+    expect(d, "deny", "user_denied");
+    assert_false(trine_decision_has_redacted(d));
+    reply = written(d, false);
+    audit = written(d, true);
+    assert_string_equal(reply, audit);
+    free(reply);
+    free(audit);
+    trine_decision_free(d);
+    trine_policy_release(p);
+}
+
 static void test_facts(void **state)
 {
     (void)state;
@@ -1573,6 +1683,7 @@ int main(void)
         cmocka_unit_test(test_arg_in),
         cmocka_unit_test(test_arg_in_bool_vs_number),
         cmocka_unit_test(test_arg_strings),
+        cmocka_unit_test(test_arg_regex_as_written),
         cmocka_unit_test(test_arg_required_and_all_listed),
         cmocka_unit_test(test_templates),
         cmocka_unit_test(test_placeholder_reported_once),
@@ -1590,6 +1701,7 @@ int main(void)
         cmocka_unit_test(test_step_up_repeated_pair),
         cmocka_unit_test(test_consent_session),
         cmocka_unit_test(test_consent_modes),
+        cmocka_unit_test(test_redacted_text_in_the_audit_copy),
         cmocka_unit_test(test_facts),
         cmocka_unit_test(test_redact_applies_before_the_tool_step),
         cmocka_unit_test(test_many_pairs_and_big_claims),

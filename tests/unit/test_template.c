@@ -251,7 +251,8 @@ static void test_fill_prompt(void **state)
     tmpl_vars vars = {"claude-desktop", "alice", "github", "create_issue"};
     const char *out;
     size_t len;
-    assert_int_equal(tmpl_fill_prompt(d, &tt.t, a, &vars, &out, &len), 0);
+    assert_int_equal(tmpl_fill_prompt(d, &tt.t, a, &vars, false, &out, &len),
+                     0);
     assert_string_equal(out,
                         "Let claude-desktop open issues in acme/a*b for alice "
                         "on github/create_issue? n=3 r=2.5 b= m= o= "
@@ -263,11 +264,13 @@ static void test_fill_prompt(void **state)
     build(&tt, "{agent}|{user}|{tool}");
     json_t *b = args("{\"agent\":\"spoof\",\"user\":\"spoof\"}");
     tmpl_vars none = {NULL, "alice", "s", "t"};
-    assert_int_equal(tmpl_fill_prompt(d, &tt.t, b, &none, &out, &len), 0);
+    assert_int_equal(tmpl_fill_prompt(d, &tt.t, b, &none, false, &out, &len),
+                     0);
     assert_string_equal(out, "|alice|t");
 
     /* The default prompt. */
-    assert_int_equal(tmpl_fill_prompt(d, NULL, NULL, &vars, &out, &len), 0);
+    assert_int_equal(tmpl_fill_prompt(d, NULL, NULL, &vars, false, &out, &len),
+                     0);
     assert_string_equal(
         out, "Allow claude-desktop to call create_issue on github for "
              "alice?");
@@ -278,7 +281,8 @@ static void test_fill_prompt(void **state)
     /* Argument strings go in as they are, NUL bytes included. */
     build(&tt, "[{v}]");
     json_t *c = args("{\"v\":\"a\\u0000b\"}");
-    assert_int_equal(tmpl_fill_prompt(d, &tt.t, c, &vars, &out, &len), 0);
+    assert_int_equal(tmpl_fill_prompt(d, &tt.t, c, &vars, false, &out, &len),
+                     0);
     assert_int_equal(len, 5);
     assert_memory_equal(out, "[a\0b]", 5);
 

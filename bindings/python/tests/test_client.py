@@ -269,7 +269,9 @@ class ConsentTest(DaemonTestCase):
         self.assertEqual(cm.exception.code, -32602)
         self.assertEqual(cm.exception.message,
                          "params.audit_id: decision %d was already granted "
-                         "(consent %d)" % (d.audit_id, cid))
+                         "(consent %d); one decision makes one grant: check "
+                         "again for a new consent_required decision"
+                         % (d.audit_id, cid))
         self.assertEqual(self.client.revoke_consent(cid), 1)
 
 
