@@ -358,7 +358,7 @@ static int rpc_render_result(job *j, const trine_decision *d)
 
 /* Copies the audit row's text columns out of d into j (see job.h), so the
  * writer needs neither the decision nor the policy. token is the row's
- * token column (NULL for a check that carried claims). Returns 0 or
+ * token fact (NULL for a check that carried claims). Returns 0 or
  * TRINE_ENOMEM. */
 static int rpc_copy_row(job *j, const trine_policy *p, const trine_decision *d,
                         const char *token)
@@ -374,9 +374,13 @@ static int rpc_copy_row(job *j, const trine_policy *p, const trine_decision *d,
         [JCOL_DECISION] = trine_decision_kind(d),
         [JCOL_REASON] = trine_decision_reason(d),
         [JCOL_ARGUMENTS] = trine_decision_arguments(d),
-        [JCOL_ARGS_SHA256] = trine_decision_args_hash(d),
         [JCOL_TOKEN] = token,
     };
+    /* Only a consent_required decision needs its arguments' hash kept (a
+     * grant of it binds to them), and a row without facts costs one
+     * insert less. */
+    if (strcmp(trine_decision_kind(d), "consent_required") == 0)
+        v[JCOL_ARGS_SHA256] = trine_decision_args_hash(d);
     /* The table requires a server and a tool; a check that names neither
      * still gets its row. */
     if (v[JCOL_SERVER] == NULL)
@@ -409,7 +413,7 @@ static int rpc_copy_row(job *j, const trine_policy *p, const trine_decision *d,
 
 /* Renders decision d (made on p at now_ms) into j and hands the job on to
  * the audit writer (with a placeholder audit id it puts in once the row is
- * committed). token is the row's token column, or NULL. Frees d. */
+ * committed). token is the row's token fact, or NULL. Frees d. */
 static void rpc_emit(daemon_ctx *ctx, job *j, const trine_policy *p,
                      trine_decision *d, int64_t now_ms, const char *token)
 {

@@ -33,12 +33,13 @@ static void canon_int(strbuf *b, const char *key, int64_t v)
 }
 
 /* Writes the canonical text of row's columns other than the hashes into b
- * (which it empties first). The keys are in byte order. */
+ * (which it empties first): the thirteen other columns of DESIGN §4's
+ * decisions table, keys in byte order. The facts (args_sha256, token) live
+ * in their own table and are not hashed. */
 static void audit_canonical(strbuf *b, const audit_row *row)
 {
     sb_reset(b);
     canon_text(b, "{\"agent\":", row->agent);
-    canon_text(b, ",\"args_sha256\":", row->args_sha256);
     canon_text(b, ",\"arguments\":", row->arguments);
     canon_text(b, ",\"chain\":", row->chain);
     canon_text(b, ",\"decision\":", row->decision);
@@ -48,10 +49,6 @@ static void audit_canonical(strbuf *b, const audit_row *row)
     canon_text(b, ",\"reason\":", row->reason);
     canon_text(b, ",\"server\":", row->server);
     canon_text(b, ",\"session\":", row->session);
-    /* Only a row with a token has the key: rows from before the column,
-     * and checks with claims, hash exactly as they always did. */
-    if (row->token != NULL)
-        canon_text(b, ",\"token\":", row->token);
     canon_text(b, ",\"tool\":", row->tool);
     canon_int(b, ",\"ts_ms\":", row->ts_ms);
     canon_text(b, ",\"user\":", row->user);
@@ -213,20 +210,35 @@ static int audit_bind_row(sqlite3_stmt *st, const audit_row *row)
     const char *text[] = {
         row->policy_rev, row->server,    row->tool,    row->user,
         row->agent,      row->chain,     row->session, row->decision,
-        row->reason,     row->arguments, row->detail,  row->args_sha256,
+        row->reason,     row->arguments, row->detail,
     };
     int rc = sqlite3_bind_int64(st, 1, row->id);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 2, row->ts_ms);
-    for (int i = 0; i < 12 && rc == SQLITE_OK; i++)
+    for (int i = 0; i < 11 && rc == SQLITE_OK; i++)
         rc = store_bind_text(st, 3 + i, text[i]);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_blob(st, 15, row->prev_hash, 32, SQLITE_STATIC);
+        rc = sqlite3_bind_blob(st, 14, row->prev_hash, 32, SQLITE_STATIC);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_blob(st, 16, row->hash, 32, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = store_bind_text(st, 17, row->token);
+        rc = sqlite3_bind_blob(st, 15, row->hash, 32, SQLITE_STATIC);
     return rc;
+}
+
+/* Inserts the row's facts, when it has any. Returns 0 or a negative
+ * code. */
+static int audit_insert_facts(store *s, const audit_row *row)
+{
+    if (row->args_sha256 == NULL && row->token == NULL)
+        return 0;
+    sqlite3_stmt *st = store_stmt(s, STMT_INSERT_FACTS);
+    if (st == NULL)
+        return TRINE_EIO;
+    int rc = sqlite3_bind_int64(st, 1, row->id);
+    if (rc == SQLITE_OK)
+        rc = store_bind_text(st, 2, row->args_sha256);
+    if (rc == SQLITE_OK)
+        rc = store_bind_text(st, 3, row->token);
+    return store_run(s, st, rc);
 }
 
 /* Appends inside the open transaction. */
@@ -243,17 +255,11 @@ static int audit_append_txn(store *s, audit_row *row)
     sqlite3_stmt *st = store_stmt(s, STMT_INSERT_DECISION);
     if (st == NULL)
         return TRINE_EIO;
-    int rc = audit_bind_row(st, row);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) {
-        err = store_fail(s, rc);
-        sqlite3_reset(st);
+    err = store_run(s, st, audit_bind_row(st, row));
+    if (err == 0)
+        err = audit_insert_facts(s, row);
+    if (err < 0)
         return err;
-    }
-    sqlite3_reset(st);
-    /* The statement bound row's memory without copying: drop it now. */
-    sqlite3_clear_bindings(st);
     s->cur_id = row->id;
     memcpy(s->cur_hash, row->hash, 32);
     return 0;
@@ -382,14 +388,12 @@ int audit_query(store *s, const audit_filter *f, audit_row_fn fn, void *ctx)
     bool limited = f != NULL && f->limit > 0;
     if (limited)
         sb_puts(&sql, "SELECT * FROM (");
-    sb_puts(&sql, "SELECT ");
-    sb_puts(&sql, store_audit_columns(s));
-    sb_puts(&sql, " FROM decisions");
+    sb_puts(&sql, "SELECT " AUDIT_COLUMNS " FROM " AUDIT_FROM);
     audit_where(&sql, f);
     if (limited)
-        sb_puts(&sql, " ORDER BY id DESC LIMIT ?7) ORDER BY id");
+        sb_puts(&sql, " ORDER BY decisions.id DESC LIMIT ?7) ORDER BY id");
     else
-        sb_puts(&sql, " ORDER BY id");
+        sb_puts(&sql, " ORDER BY decisions.id");
     sqlite3_stmt *st = NULL;
     int err = audit_prepare_filtered(s, &sql, f, &st);
     sb_free(&sql);

@@ -39,18 +39,6 @@ static void consent_row_from_stmt(sqlite3_stmt *st, consent_row *row)
     row->decision_id = store_col_opt_int(st, 12);
 }
 
-/* Steps an UPDATE or INSERT to completion. Returns 0 or a negative code;
- * the statement is reset either way. */
-static int consent_run(store *s, sqlite3_stmt *st, int rc)
-{
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    int err = rc == SQLITE_DONE ? 0 : store_fail(s, rc);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return err;
-}
-
 int consent_insert(store *s, consent_row *row)
 {
     if (s->readonly)
@@ -65,30 +53,34 @@ int consent_insert(store *s, consent_row *row)
     if (strcmp(row->mode, "session") == 0 &&
         (row->session == NULL || row->session[0] == '\0'))
         return store_failf(s, TRINE_EINVAL, "a session grant needs a session");
-    if (strcmp(row->mode, "always") == 0 && row->args_sha256 == NULL)
+    /* An always grant is bound to its decision's arguments through
+     * decision_id (decision_facts.args_sha256), which must be row's. */
+    if (strcmp(row->mode, "always") == 0 &&
+        (row->args_sha256 == NULL || row->decision_id <= 0))
         return store_failf(s, TRINE_EINVAL,
-                           "an always grant needs args_sha256");
+                           "an always grant needs its decision and its "
+                           "args_sha256");
     if (row->granted_ms < 0)
         return store_failf(s, TRINE_EINVAL, "a grant needs granted_ms");
     sqlite3_stmt *st = store_stmt(s, STMT_CONSENT_INSERT);
     if (st == NULL)
         return TRINE_EIO;
-    const char *text[] = {row->user, row->agent,   row->server,     row->tool,
-                          row->mode, row->session, row->args_sha256};
+    const char *text[] = {row->user, row->agent, row->server,
+                          row->tool, row->mode,  row->session};
     int rc = SQLITE_OK;
-    for (int i = 0; i < 7 && rc == SQLITE_OK; i++)
+    for (int i = 0; i < 6 && rc == SQLITE_OK; i++)
         rc = store_bind_text(st, 1 + i, text[i]);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 8, row->granted_ms);
+        rc = sqlite3_bind_int64(st, 7, row->granted_ms);
     if (rc == SQLITE_OK)
-        rc = store_bind_opt_int(st, 9, row->expires_ms);
+        rc = store_bind_opt_int(st, 8, row->expires_ms);
     if (rc == SQLITE_OK)
-        rc = store_bind_opt_int(st, 10, row->revoked_ms);
+        rc = store_bind_opt_int(st, 9, row->revoked_ms);
     if (rc == SQLITE_OK)
-        rc = store_bind_opt_int(st, 11, row->used_ms);
+        rc = store_bind_opt_int(st, 10, row->used_ms);
     if (rc == SQLITE_OK)
-        rc = store_bind_opt_int(st, 12, row->decision_id);
-    int err = consent_run(s, st, rc);
+        rc = store_bind_opt_int(st, 11, row->decision_id);
+    int err = store_run(s, st, rc);
     if (err < 0)
         return err;
     row->id = sqlite3_last_insert_rowid(s->db);
@@ -167,7 +159,7 @@ int consent_mark_used(store *s, int64_t id, int64_t now_ms)
     int rc = sqlite3_bind_int64(st, 1, id);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 2, now_ms);
-    int err = consent_run(s, st, rc);
+    int err = store_run(s, st, rc);
     if (err < 0)
         return err;
     return sqlite3_changes(s->db) > 0 ? 1 : 0;
@@ -201,7 +193,7 @@ int consent_revoke(store *s, int64_t id, const char *user, const char *agent,
         for (int i = 0; i < 4 && rc == SQLITE_OK; i++)
             rc = store_bind_text(st, 2 + i, text[i]);
     }
-    int err = consent_run(s, st, rc);
+    int err = store_run(s, st, rc);
     if (err < 0)
         return err;
     *count = sqlite3_changes(s->db);

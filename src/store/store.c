@@ -15,54 +15,56 @@
 
 #include "store/store_int.h"
 
-/* DESIGN §4, plus args_sha256 in both tables: the hex SHA-256 of the
- * canonical JSON of the request's unredacted arguments, which binds a
- * single-use `always` grant to the exact arguments it answers; and token in
- * decisions: how a bearer token was verified (NULL for checks that carried
- * claims). A file made before the token column gets it when a writer opens
- * it (store_add_token). */
+/* DESIGN §4 exactly, and decision_facts: what a few decisions need beside
+ * their row, kept out of `decisions` so that its columns, and the hash
+ * chain over them, are the contract's and nothing else. args_sha256 is the
+ * hex SHA-256 of the canonical JSON of the request's unredacted arguments,
+ * recorded for consent_required decisions: it binds a single-use `always`
+ * grant (through consents.decision_id) to the exact arguments it answers.
+ * token says how a bearer token was verified. A decision without either
+ * has no facts row, so the common path writes one row per decision. */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS decisions ("
-    " id          INTEGER PRIMARY KEY,"
-    " ts_ms       INTEGER NOT NULL,"
-    " policy_rev  TEXT    NOT NULL,"
-    " server      TEXT    NOT NULL,"
-    " tool        TEXT    NOT NULL,"
-    " user        TEXT,"
-    " agent       TEXT,"
-    " chain       TEXT,"
-    " session     TEXT,"
-    " decision    TEXT    NOT NULL"
+    " id           INTEGER PRIMARY KEY,"
+    " ts_ms        INTEGER NOT NULL,"
+    " policy_rev   TEXT    NOT NULL,"
+    " server       TEXT    NOT NULL,"
+    " tool         TEXT    NOT NULL,"
+    " user         TEXT,"
+    " agent        TEXT,"
+    " chain        TEXT,"
+    " session      TEXT,"
+    " decision     TEXT    NOT NULL"
     "   CHECK (decision IN ('allow','deny','consent_required')),"
-    " reason      TEXT    NOT NULL,"
-    " arguments   TEXT,"
-    " detail      TEXT    NOT NULL,"
-    " prev_hash   BLOB    NOT NULL,"
-    " hash        BLOB    NOT NULL,"
-    " args_sha256 TEXT,"
-    " token       TEXT"
+    " reason       TEXT    NOT NULL,"
+    " arguments    TEXT,"
+    " detail       TEXT    NOT NULL,"
+    " prev_hash    BLOB    NOT NULL,"
+    " hash         BLOB    NOT NULL"
     ");"
     "CREATE TABLE IF NOT EXISTS consents ("
     " id INTEGER PRIMARY KEY, user TEXT NOT NULL, agent TEXT NOT NULL,"
     " server TEXT NOT NULL, tool TEXT NOT NULL, mode TEXT NOT NULL,"
     " session TEXT, granted_ms INTEGER NOT NULL, expires_ms INTEGER,"
-    " revoked_ms INTEGER, used_ms INTEGER, decision_id INTEGER,"
-    " args_sha256 TEXT"
+    " revoked_ms INTEGER, used_ms INTEGER, decision_id INTEGER"
+    ");"
+    "CREATE TABLE IF NOT EXISTS decision_facts ("
+    " decision_id  INTEGER PRIMARY KEY,"
+    " args_sha256  TEXT,"
+    " token        TEXT"
     ");"
     "CREATE INDEX IF NOT EXISTS decisions_ts_ms ON decisions (ts_ms);"
     "CREATE INDEX IF NOT EXISTS consents_key"
-    " ON consents (user, agent, server, tool);"
-    /* Every index is one more b-tree each decision is written into, and
-     * the writer is one thread for every connection: decisions keep only
-     * the time index that `trine audit --since/--until` needs. The user
-     * and tool filters scan (within the time window when one is given).
-     * Files made by earlier versions lose the two indexes they had. */
-    "DROP INDEX IF EXISTS decisions_user;"
-    "DROP INDEX IF EXISTS decisions_tool;";
+    " ON consents (user, agent, server, tool);";
+
+/* The args_sha256 of a consent's decision. */
+#define CONSENT_ARGS                                                           \
+    "(SELECT args_sha256 FROM decision_facts"                                  \
+    " WHERE decision_facts.decision_id = consents.decision_id)"
 
 #define CONSENT_COLUMNS                                                        \
-    "id, user, agent, server, tool, mode, session, args_sha256, granted_ms, "  \
-    "expires_ms, revoked_ms, used_ms, decision_id"
+    "id, user, agent, server, tool, mode, session, " CONSENT_ARGS              \
+    ", granted_ms, expires_ms, revoked_ms, used_ms, decision_id"
 
 /* A grant is live at ?N when it is not revoked, not expired, and not an
  * always grant already consumed. */
@@ -75,23 +77,24 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_INSERT_DECISION] =
         "INSERT INTO decisions (id, ts_ms, policy_rev, server, tool, user,"
         " agent, chain, session, decision, reason, arguments, detail,"
-        " args_sha256, prev_hash, hash, token)"
+        " prev_hash, hash)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-        " ?14, ?15, ?16, ?17)",
+        " ?14, ?15)",
+    [STMT_INSERT_FACTS] = "INSERT INTO decision_facts (decision_id,"
+                          " args_sha256, token) VALUES (?1, ?2, ?3)",
     [STMT_GET_DECISION] =
-        "SELECT " AUDIT_COLUMNS " FROM decisions WHERE id = ?1",
+        "SELECT " AUDIT_COLUMNS " FROM " AUDIT_FROM " WHERE decisions.id = ?1",
     [STMT_CONSENT_INSERT] =
         "INSERT INTO consents (user, agent, server, tool, mode, session,"
-        " args_sha256, granted_ms, expires_ms, revoked_ms, used_ms,"
-        " decision_id)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        " granted_ms, expires_ms, revoked_ms, used_ms, decision_id)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [STMT_CONSENT_FIND] =
         "SELECT id FROM consents"
         " WHERE user = ?1 AND agent = ?2 AND server = ?3 AND tool = ?4"
         " AND mode = ?5 AND revoked_ms IS NULL"
         " AND (expires_ms IS NULL OR expires_ms > ?6)"
         " AND (?5 <> 'session' OR (session = ?7 AND session <> ''))"
-        " AND (?5 <> 'always' OR (used_ms IS NULL AND args_sha256 = ?8))"
+        " AND (?5 <> 'always' OR (used_ms IS NULL AND " CONSENT_ARGS " = ?8))"
         " ORDER BY id LIMIT 1",
     [STMT_CONSENT_MARK_USED] =
         "UPDATE consents SET used_ms = ?2 WHERE id = ?1 AND used_ms IS NULL",
@@ -187,20 +190,11 @@ int store_checkpoint(store *s, int *wal_pages, int *done)
     return store_fail(s, rc);
 }
 
-const char *store_audit_columns(const store *s)
-{
-    return s->has_token ? AUDIT_COLUMNS : AUDIT_COLUMNS_NO_TOKEN;
-}
-
 sqlite3_stmt *store_stmt(store *s, store_stmt_id id)
 {
-    static const char get_old[] =
-        "SELECT " AUDIT_COLUMNS_NO_TOKEN " FROM decisions WHERE id = ?1";
     sqlite3_stmt *st = s->stmt[id];
     if (st == NULL) {
         const char *sql = stmt_sql[id];
-        if (id == STMT_GET_DECISION && !s->has_token)
-            sql = get_old;
         int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
                                     &st, NULL);
         if (rc != SQLITE_OK) {
@@ -213,6 +207,16 @@ sqlite3_stmt *store_stmt(store *s, store_stmt_id id)
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return st;
+}
+
+int store_run(store *s, sqlite3_stmt *st, int rc)
+{
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int err = rc == SQLITE_DONE ? 0 : store_fail(s, rc);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return err;
 }
 
 int store_bind_text(sqlite3_stmt *st, int i, const char *str)
@@ -348,33 +352,6 @@ bool store_at_limit(const store *s)
            (s->last_rc & 0xff) == SQLITE_FULL;
 }
 
-/* Sets *out to whether the decisions table has the token column. Returns 0
- * or a negative code. */
-static int store_has_token(store *s, bool *out)
-{
-    int64_t n = 0;
-    int err = store_pragma_int(s,
-                               "SELECT count(*) FROM pragma_table_info("
-                               "'decisions') WHERE name = 'token'",
-                               &n);
-    *out = err == 0 && n > 0;
-    return err;
-}
-
-/* Gives a decisions table made before the token column existed its token
- * column, in the writer's schema transaction. Its rows get NULL there,
- * which their hashes never covered (a NULL token is not hashed), so the
- * chain verifies as before. Returns 0 or a negative code. */
-static int store_add_token(store *s)
-{
-    int err = store_has_token(s, &s->has_token);
-    if (err == 0 && !s->has_token) {
-        err = store_exec(s, "ALTER TABLE decisions ADD COLUMN token TEXT");
-        s->has_token = err == 0;
-    }
-    return err;
-}
-
 /* Switches the database to WAL and checks that it took: on a file system
  * where WAL cannot work SQLite silently keeps the old mode, and readers
  * would then block the writer. Returns 0 or a negative code. */
@@ -401,27 +378,41 @@ static int store_set_wal(store *s)
     return err;
 }
 
+/* Refuses a file whose decisions table has columns beside the contract's:
+ * development versions kept args_sha256 and token there, and hashed them
+ * into the chain, so this version could neither verify nor extend it.
+ * Returns 0 or a negative code. */
+static int store_check_layout(store *s)
+{
+    int64_t n = 0;
+    int err = store_pragma_int(s,
+                               "SELECT count(*) FROM pragma_table_info("
+                               "'decisions') WHERE name = 'args_sha256'",
+                               &n);
+    if (err == 0 && n > 0)
+        err = store_failf(s, TRINE_EIO,
+                          "the file has the layout of an earlier development "
+                          "version (decisions.args_sha256), which this "
+                          "version cannot verify or extend; move it aside");
+    return err;
+}
+
 /* Checks that a database opened read-only holds both tables. Returns 0 or a
  * negative code with a message. */
 static int store_check_schema(store *s)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db,
-                                "SELECT count(*) FROM sqlite_master"
-                                " WHERE type = 'table'"
-                                " AND name IN ('decisions', 'consents')",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store_fail(s, rc);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        int err = store_fail(s, rc);
-        sqlite3_finalize(st);
+    int err = store_check_layout(s);
+    if (err < 0)
         return err;
-    }
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (n != 2)
+    int64_t n = 0;
+    err = store_pragma_int(s,
+                           "SELECT count(*) FROM sqlite_master"
+                           " WHERE type = 'table' AND name IN"
+                           " ('decisions', 'consents', 'decision_facts')",
+                           &n);
+    if (err < 0)
+        return err;
+    if (n != 3)
         return store_failf(s, TRINE_EIO, "not a trine audit database");
     return 0;
 }
@@ -545,9 +536,6 @@ static int store_setup(store *s, const char *path, const store_opts *o)
         }
         if (err < 0)
             return err;
-        err = store_has_token(s, &s->has_token);
-        if (err < 0)
-            return err;
     }
     int err = store_exec(s, "PRAGMA foreign_keys=OFF");
     if (err < 0)
@@ -574,9 +562,9 @@ static int store_setup(store *s, const char *path, const store_opts *o)
     err = store_exec(s, "BEGIN IMMEDIATE");
     if (err < 0)
         return err;
-    err = store_exec(s, schema_sql);
+    err = store_check_layout(s);
     if (err == 0)
-        err = store_add_token(s);
+        err = store_exec(s, schema_sql);
     if (err == 0)
         err = store_exec(s, "COMMIT");
     if (err < 0) {

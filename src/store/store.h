@@ -157,10 +157,12 @@ int store_sync_db(store *s);
 
 /* ---- The audit log ----------------------------------------------------- */
 
-/* One row of the decisions table. policy_rev, server, tool, decision,
- * reason and detail are required; the other strings may be NULL. arguments,
- * chain and detail hold JSON texts. args_sha256 is the hex SHA-256 of the
- * canonical JSON of the request's unredacted arguments. */
+/* One row of the decisions table, with its facts (decision_facts).
+ * policy_rev, server, tool, decision, reason and detail are required; the
+ * other strings may be NULL. arguments, chain and detail hold JSON texts.
+ * The facts are not hashed: args_sha256 is the hex SHA-256 of the canonical
+ * JSON of the request's unredacted arguments (kept for consent_required
+ * decisions); token says how a bearer token was verified. */
 typedef struct audit_row {
     int64_t id;
     int64_t ts_ms;
@@ -178,8 +180,7 @@ typedef struct audit_row {
     const char *args_sha256;
     /* How a bearer token was verified: a JSON object text ({"via",
      * "outcome", "iss", "sub", "client_id", "jti"}), NULL for a check that
-     * carried validated claims. A NULL token is left out of the hashed
-     * text, so rows written before the column existed verify as before. */
+     * carried validated claims. */
     const char *token;
     unsigned char prev_hash[32];
     unsigned char hash[32];
@@ -261,8 +262,9 @@ int audit_hash_row(const audit_row *row, unsigned char hash[32]);
 /* ---- Consents ---------------------------------------------------------- */
 
 /* One row of the consents table. Integer fields use -1 for NULL. mode is
- * "session", "once" or "always"; session binds a session grant, args_sha256
- * an always grant. */
+ * "session", "once" or "always"; session binds a session grant, and the
+ * arguments of its decision (decision_id; args_sha256, read from that
+ * decision's facts, not stored with the grant) an always grant. */
 typedef struct consent_row {
     int64_t id;
     const char *user;
@@ -281,8 +283,8 @@ typedef struct consent_row {
 
 /* Inserts row (its id is ignored) and sets row->id to the new id. user,
  * agent, server, tool and mode are required, mode must be a known one, a
- * session grant needs a non-empty session and an always grant an
- * args_sha256 (else TRINE_EINVAL). */
+ * session grant needs a non-empty session and an always grant a
+ * decision_id and that decision's args_sha256 (else TRINE_EINVAL). */
 int consent_insert(store *s, consent_row *row);
 
 /* Looks for a live grant matching q: for the same user, agent, server and

@@ -16,6 +16,7 @@
 typedef enum store_stmt_id {
     STMT_HEAD = 0,
     STMT_INSERT_DECISION,
+    STMT_INSERT_FACTS,
     STMT_GET_DECISION,
     STMT_CONSENT_INSERT,
     STMT_CONSENT_FIND,
@@ -46,9 +47,7 @@ struct store {
     int64_t cur_id;
     unsigned char cur_hash[32];
     bool head_loaded;
-    int wal_pages;  /* WAL size after the last commit (manual_checkpoint) */
-    bool has_token; /* decisions has the token column (older files lack
-                       it until a writer opens them) */
+    int wal_pages; /* WAL size after the last commit (manual_checkpoint) */
 
     /* Writers and checkpointers: the database's path, its WAL's, and the
      * files found there at open (files.c). */
@@ -86,6 +85,11 @@ int store_files_record(store *s, const char *path);
 int store_failf(store *s, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Steps a bound INSERT or UPDATE (rc: the result of its binds) to
+ * completion, then resets it and drops its bindings (they point at the
+ * caller's memory). Returns 0 or a negative code. */
+int store_run(store *s, sqlite3_stmt *st, int rc);
+
 /* Binds s (NULL binds SQL NULL) as text to parameter i. Returns SQLite's
  * code. */
 int store_bind_text(sqlite3_stmt *st, int i, const char *s);
@@ -112,19 +116,21 @@ int audit_hash_with(store *s, const audit_row *row, unsigned char hash[32]);
  * AUDIT_COLUMNS (audit.c). Its strings point into the statement. */
 void audit_row_from_stmt(sqlite3_stmt *st, audit_row *row);
 
-/* The decisions columns in the order audit_row_from_stmt reads them. */
+/* A decision with its facts (decision_facts), for reading. */
+#define AUDIT_FROM                                                             \
+    "decisions LEFT JOIN decision_facts"                                       \
+    " ON decision_facts.decision_id = decisions.id"
+
+/* The columns of AUDIT_FROM in the order audit_row_from_stmt reads them. */
 #define AUDIT_COLUMNS                                                          \
-    "id, ts_ms, policy_rev, server, tool, user, agent, chain, session, "       \
-    "decision, reason, arguments, detail, args_sha256, prev_hash, hash, token"
+    "decisions.id, ts_ms, policy_rev, server, tool, user, agent, chain, "      \
+    "session, decision, reason, arguments, detail, "                           \
+    "decision_facts.args_sha256, prev_hash, hash, decision_facts.token"
 
-/* The same for a file made before the token column existed, opened
- * read-only (a writer adds the column): NULL stands in for it. */
-#define AUDIT_COLUMNS_NO_TOKEN                                                 \
+/* The same from decisions alone, NULL standing in for the facts: what the
+ * hash chain covers, for verifying it. */
+#define AUDIT_CHAIN_COLUMNS                                                    \
     "id, ts_ms, policy_rev, server, tool, user, agent, chain, session, "       \
-    "decision, reason, arguments, detail, args_sha256, prev_hash, hash, NULL"
-
-/* Returns the columns to select from s's decisions table: AUDIT_COLUMNS,
- * or AUDIT_COLUMNS_NO_TOKEN for an older file. */
-const char *store_audit_columns(const store *s);
+    "decision, reason, arguments, detail, NULL, prev_hash, hash, NULL"
 
 #endif /* TRINE_STORE_INT_H */

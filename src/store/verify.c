@@ -14,8 +14,8 @@
 
 #include "store/store_int.h"
 
-/* The text columns of AUDIT_COLUMNS: their index, name, and whether NULL is
- * allowed. */
+/* The text columns of AUDIT_CHAIN_COLUMNS: their index, name, and whether
+ * NULL is allowed. */
 static const struct {
     int col;
     const char *name;
@@ -24,8 +24,7 @@ static const struct {
     {2, "policy_rev", false}, {3, "server", false},   {4, "tool", false},
     {5, "user", true},        {6, "agent", true},     {7, "chain", true},
     {8, "session", true},     {9, "decision", false}, {10, "reason", false},
-    {11, "arguments", true},  {12, "detail", false},  {13, "args_sha256", true},
-    {16, "token", true},
+    {11, "arguments", true},  {12, "detail", false},
 };
 
 /* Checks that every column has the type and size the writer gives it:
@@ -80,10 +79,9 @@ int audit_verify(store *s, int64_t *rows, int64_t *bad_id, char *why,
     *rows = 0;
     *bad_id = -1;
     sqlite3_stmt *st = NULL;
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT %s FROM decisions ORDER BY id",
-             store_audit_columns(s));
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(
+        s->db, "SELECT " AUDIT_CHAIN_COLUMNS " FROM decisions ORDER BY id", -1,
+        &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc);
     unsigned char prev[32];

@@ -143,9 +143,9 @@ class BearerTestCase(tt.DaemonTestCase):
 
     def token_column(self, audit_id):
         with self.d.db() as db:
-            row = db.execute("SELECT token FROM decisions WHERE id = ?",
-                             (audit_id,)).fetchone()
-        return None if row["token"] is None else json.loads(row["token"])
+            row = db.execute("SELECT token FROM decision_facts"
+                             " WHERE decision_id = ?", (audit_id,)).fetchone()
+        return None if row is None else json.loads(row["token"])
 
     def assertDetail(self, result, code, prefix):
         entries = [r for r in result["reasons"] if r["code"] == code]

@@ -21,8 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trinetest as tt  # noqa: E402
 
 # DESIGN.md section 4, column by column: (name, declared type, NOT NULL,
-# primary key). args_sha256 and token are the documented additions
-# (docs/audit.md).
+# primary key); nothing more. What trine keeps beside a few decisions
+# (args_sha256, token) is in its own table, decision_facts (docs/audit.md).
 DECISIONS_COLUMNS = [
     ("id", "INTEGER", 0, 1), ("ts_ms", "INTEGER", 1, 0),
     ("policy_rev", "TEXT", 1, 0), ("server", "TEXT", 1, 0),
@@ -31,7 +31,6 @@ DECISIONS_COLUMNS = [
     ("decision", "TEXT", 1, 0), ("reason", "TEXT", 1, 0),
     ("arguments", "TEXT", 0, 0), ("detail", "TEXT", 1, 0),
     ("prev_hash", "BLOB", 1, 0), ("hash", "BLOB", 1, 0),
-    ("args_sha256", "TEXT", 0, 0), ("token", "TEXT", 0, 0),
 ]
 CONSENTS_COLUMNS = [
     ("id", "INTEGER", 0, 1), ("user", "TEXT", 1, 0), ("agent", "TEXT", 1, 0),
@@ -39,7 +38,6 @@ CONSENTS_COLUMNS = [
     ("session", "TEXT", 0, 0), ("granted_ms", "INTEGER", 1, 0),
     ("expires_ms", "INTEGER", 0, 0), ("revoked_ms", "INTEGER", 0, 0),
     ("used_ms", "INTEGER", 0, 0), ("decision_id", "INTEGER", 0, 0),
-    ("args_sha256", "TEXT", 0, 0),
 ]
 
 # Section 3.1: the keys a check result may carry, and those of a reasons
@@ -85,13 +83,11 @@ def canonical_string(s):
 def canonical_row(row):
     """C of DESIGN.md section 4: the canonical JSON of the row's columns
     other than prev_hash and hash (keys sorted, compact; the JSON columns
-    hashed as their text). A NULL token is left out (docs/audit.md)."""
+    hashed as their text)."""
     parts = []
     for key in sorted(k for k in row.keys() if k not in ("prev_hash",
                                                           "hash")):
         v = row[key]
-        if key == "token" and v is None:
-            continue
         if v is None:
             text = "null"
         elif isinstance(v, int):
@@ -126,6 +122,15 @@ def canonical_value(v):
 
 def all_rows(db):
     return db.execute("SELECT * FROM decisions ORDER BY id").fetchall()
+
+
+def all_rows_with_facts(db):
+    """Every decision with its facts, as `trine audit` shows them."""
+    return db.execute(
+        "SELECT decisions.*, decision_facts.args_sha256,"
+        " decision_facts.token FROM decisions LEFT JOIN decision_facts"
+        " ON decision_facts.decision_id = decisions.id"
+        " ORDER BY decisions.id").fetchall()
 
 
 class ContractTest(tt.DaemonTestCase):
@@ -485,9 +490,12 @@ class ContractTest(tt.DaemonTestCase):
                          ["ops-console", HOSTILE])
         self.assertIsNone(rows[4]["user"])
         self.assertIsNone(rows[5]["agent"])
-        # args_sha256 hashes the unredacted arguments, which the arguments
-        # column no longer holds.
-        last = rows[-1]
+        # args_sha256 (a fact of a consent_required decision) hashes the
+        # unredacted arguments, which the arguments column no longer holds.
+        with self.d.db() as db:
+            facts = all_rows_with_facts(db)
+        last = facts[-1]
+        self.assertEqual(last["decision"], "consent_required")
         self.assertEqual(json.loads(last["arguments"])["body"], "[redacted]")
         self.assertNotIn("secret", last["arguments"])
         self.assertEqual(
@@ -517,7 +525,7 @@ class ContractTest(tt.DaemonTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         got = [json.loads(x) for x in r.stdout.splitlines()]
         with self.d.db() as db:
-            rows = all_rows(db)
+            rows = all_rows_with_facts(db)
         self.assertEqual(len(got), len(rows))
         for obj, row in zip(got, rows):
             self.assertEqual(list(obj), [
@@ -547,7 +555,7 @@ class ContractTest(tt.DaemonTestCase):
         self.assertNotIn(b"\n", b.replace(b"\r\n", b""))
         recs = list(csv.reader(io.StringIO(b.decode(), newline="")))
         with self.d.db() as db:
-            rows = all_rows(db)
+            rows = all_rows_with_facts(db)
         self.assertEqual(recs[0], [
             "id", "ts_ms", "policy_rev", "server", "tool", "user", "agent",
             "chain", "session", "decision", "reason", "arguments", "detail",

@@ -335,9 +335,12 @@ class CrashTest(tt.DaemonTestCase):
                     (tool, res["decision"], res["reason"]), aid)
                 self.assertEqual(json.loads(row["detail"]), res, aid)
 
+            # Each grant with the arguments of the decision it answers
+            # (delete_repo redacts nothing, so they are exact).
             grants = {r["id"]: r for r in db.execute(
-                "SELECT id, decision_id, mode, user, tool, revoked_ms,"
-                " used_ms, args_sha256 FROM consents")}
+                "SELECT c.id, c.decision_id, c.mode, c.user, c.tool,"
+                " c.revoked_ms, c.used_ms, d.arguments FROM consents c"
+                " LEFT JOIN decisions d ON d.id = c.decision_id")}
             dup = db.execute(
                 "SELECT decision_id, count(*) FROM consents"
                 " GROUP BY decision_id HAVING count(*) > 1").fetchall()
@@ -365,13 +368,14 @@ class CrashTest(tt.DaemonTestCase):
             # is marked used exactly when one was allowed. Every grant
             # names a repository of its own.
             allowed = {r[0]: r[1] for r in db.execute(
-                "SELECT args_sha256, count(*) FROM decisions WHERE"
+                "SELECT arguments, count(*) FROM decisions WHERE"
                 " tool = 'delete_repo' AND decision = 'allow'"
-                " GROUP BY args_sha256")}
+                " GROUP BY arguments")}
             for g in grants.values():
                 if g["mode"] != "always":
                     continue
-                allows = allowed.get(g["args_sha256"], 0)
+                self.assertIsNotNone(g["arguments"], g["id"])
+                allows = allowed.get(g["arguments"], 0)
                 self.assertLessEqual(allows, 1, "always grant %d used twice"
                                      % g["id"])
                 self.assertEqual(allows == 1, g["used_ms"] is not None,

@@ -71,6 +71,16 @@ static void exec_ok(store *s, const char *sql)
         fail_msg("%s: %s", sql, msg);
 }
 
+/* Expects the first column of the one row sql returns to read want. */
+static void expect_text(sqlite3 *db, const char *sql, const char *want)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), want);
+    sqlite3_finalize(st);
+}
+
 static void expect_broken(store *s, int64_t bad_id, const char *why)
 {
     int64_t rows = 0, bad = 0;
@@ -125,13 +135,14 @@ static void test_hash_matches_hand_computed(void **state)
     r.reason = "consent_required";
     r.arguments = "{\"title\":\"caf\xc3\xa9\"}";
     r.detail = "{\"a\":1}";
-    r.args_sha256 = NULL;
+    r.args_sha256 = "ab12";
     assert_int_equal(audit_append(f->s, &r), 0);
 
-    /* The canonical text, written out by hand: keys in byte order, text
-     * escaped, NULL as null, integers in decimal. */
+    /* The canonical text, written out by hand: the thirteen other columns
+     * of DESIGN §4, keys in byte order, text escaped, NULL as null,
+     * integers in decimal. The facts (args_sha256) are not in it. */
     static const char canon[] =
-        "{\"agent\":\"claude-desktop\",\"args_sha256\":null,"
+        "{\"agent\":\"claude-desktop\","
         "\"arguments\":\"{\\\"title\\\":\\\"caf\xc3\xa9\\\"}\","
         "\"chain\":null,\"decision\":\"consent_required\","
         "\"detail\":\"{\\\"a\\\":1}\",\"id\":1,"
@@ -152,7 +163,7 @@ static void test_hash_matches_hand_computed(void **state)
     assert_memory_equal(got.prev_hash, zero, 32);
     assert_string_equal(got.user, "al\"ice\n");
     assert_null(got.chain);
-    assert_null(got.args_sha256);
+    assert_string_equal(got.args_sha256, "ab12");
     unsigned char again[32];
     assert_int_equal(audit_hash_row(&got, again), 0);
     assert_memory_equal(again, want, 32);
@@ -165,9 +176,10 @@ static void test_hash_matches_hand_computed(void **state)
     expect_intact(f->s, 2);
 }
 
-/* The token column: in the hash when set, left out when NULL (so rows
- * from before the column hash as they always did). */
-static void test_token_column_hash(void **state)
+/* The facts (args_sha256, token) go to decision_facts, only for a row
+ * that has some, and are not hashed: the chain covers exactly the columns
+ * of DESIGN §4's decisions table. */
+static void test_facts_kept_beside_the_chain(void **state)
 {
     fixture *f = *state;
     audit_row r;
@@ -183,97 +195,77 @@ static void test_token_column_hash(void **state)
     r.token = "{\"via\":\"jwt\",\"outcome\":\"expired\"}";
     assert_int_equal(audit_append(f->s, &r), 0);
     static const char canon[] =
-        "{\"agent\":null,\"args_sha256\":null,\"arguments\":null,"
+        "{\"agent\":null,\"arguments\":null,"
         "\"chain\":null,\"decision\":\"deny\",\"detail\":\"{}\",\"id\":1,"
         "\"policy_rev\":\"p\",\"reason\":\"token_invalid\","
-        "\"server\":\"s\",\"session\":null,"
-        "\"token\":\"{\\\"via\\\":\\\"jwt\\\",\\\"outcome\\\":"
-        "\\\"expired\\\"}\",\"tool\":\"t\",\"ts_ms\":5,\"user\":null}";
+        "\"server\":\"s\",\"session\":null,\"tool\":\"t\",\"ts_ms\":5,"
+        "\"user\":null}";
     static const unsigned char zero[32];
     unsigned char want[32];
     chain_hash(zero, canon, want);
     assert_memory_equal(r.hash, want, 32);
-    audit_row got;
-    assert_int_equal(audit_get(f->s, 1, &got), 1);
-    assert_string_equal(got.token, r.token);
 
-    /* Without a token, no "token" key at all. */
+    /* A row without facts hashes the same way and has no facts row. */
     r.id = 2;
     r.token = NULL;
     assert_int_equal(audit_append(f->s, &r), 0);
-    static const char canon2[] =
-        "{\"agent\":null,\"args_sha256\":null,\"arguments\":null,"
-        "\"chain\":null,\"decision\":\"deny\",\"detail\":\"{}\",\"id\":2,"
-        "\"policy_rev\":\"p\",\"reason\":\"token_invalid\","
-        "\"server\":\"s\",\"session\":null,\"tool\":\"t\",\"ts_ms\":5,"
-        "\"user\":null}";
-    unsigned char want2[32];
-    chain_hash(want, canon2, want2);
-    assert_memory_equal(r.hash, want2, 32);
+    audit_row got;
+    assert_int_equal(audit_get(f->s, 1, &got), 1);
+    assert_string_equal(got.token, "{\"via\":\"jwt\",\"outcome\":\"expired\"}");
+    assert_null(got.args_sha256);
+    assert_int_equal(audit_get(f->s, 2, &got), 1);
+    assert_null(got.token);
+    expect_text(f->s->db,
+                "SELECT group_concat(decision_id) FROM decision_facts", "1");
     expect_intact(f->s, 2);
 
-    /* Dropping a token, or adding one, breaks the chain. */
-    exec_ok(f->s, "SAVEPOINT e");
-    exec_ok(f->s, "UPDATE decisions SET token = NULL WHERE id = 1");
-    expect_broken(f->s, 1, "hash does not match its contents");
-    exec_ok(f->s, "ROLLBACK TO e");
-    exec_ok(f->s, "UPDATE decisions SET token = '' WHERE id = 2");
-    expect_broken(f->s, 2, "hash does not match its contents");
-    exec_ok(f->s, "ROLLBACK TO e");
-    exec_ok(f->s, "UPDATE decisions SET token = x'00' WHERE id = 1");
-    expect_broken(f->s, 1, "token is not text");
-    exec_ok(f->s, "ROLLBACK TO e; RELEASE e");
-    expect_intact(f->s, 2);
+    /* decisions has the contract's fifteen columns, no more. */
+    expect_text(f->s->db,
+                "SELECT group_concat(name, ' ') FROM"
+                " pragma_table_info('decisions')",
+                "id ts_ms policy_rev server tool user agent chain session "
+                "decision reason arguments detail prev_hash hash");
 }
 
-/* audit_row_fn: counts rows whose token is NULL. */
-static int count_no_token(void *ctx, const audit_row *row)
-{
-    if (row->token == NULL)
-        ++*(int *)ctx;
-    return 0;
-}
-
-/* A file written before the token column existed: readers verify and read
- * it as it is; a writer adds the column and the chain goes on. */
-static void test_file_without_token_column(void **state)
+/* A file of an earlier development layout (args_sha256 and token in
+ * decisions, and in the hash) is refused by writers and readers alike,
+ * with a message that says what to do, and left as it was. */
+static void test_old_layout_refused(void **state)
 {
     fixture *f = *state;
-    append_rows(f->s, 1, 3);
     store_close(f->s);
     f->s = NULL;
+    unlink(f->path);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "ALTER TABLE decisions DROP COLUMN token",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE decisions (id INTEGER PRIMARY KEY,"
+                     " ts_ms INTEGER NOT NULL, policy_rev TEXT NOT NULL,"
+                     " server TEXT NOT NULL, tool TEXT NOT NULL, user TEXT,"
+                     " agent TEXT, chain TEXT, session TEXT, decision TEXT"
+                     " NOT NULL, reason TEXT NOT NULL, arguments TEXT,"
+                     " detail TEXT NOT NULL, prev_hash BLOB NOT NULL,"
+                     " hash BLOB NOT NULL, args_sha256 TEXT, token TEXT);"
+                     "CREATE TABLE consents (id INTEGER PRIMARY KEY);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
-
+    char err[300];
+    store *s = NULL;
+    assert_int_equal(store_open(f->path, NULL, &s, err, sizeof err), TRINE_EIO);
+    assert_non_null(strstr(err, "earlier development version"));
+    assert_non_null(strstr(err, "move it aside"));
     store_opts ro = {.readonly = true};
-    store *r = NULL;
-    assert_int_equal(store_open(f->path, &ro, &r, NULL, 0), 0);
-    expect_intact(r, 3);
-    audit_row got;
-    assert_int_equal(audit_get(r, 2, &got), 1);
-    assert_null(got.token);
-    assert_string_equal(got.user, "bob");
-    json_t *stats = NULL;
-    assert_int_equal(audit_stats(r, NULL, &stats), 0);
-    assert_int_equal(json_integer_value(json_object_get(stats, "total")), 3);
-    json_decref(stats);
-    int none = 0;
-    assert_int_equal(audit_query(r, NULL, count_no_token, &none), 0);
-    assert_int_equal(none, 3);
-    store_close(r);
-
-    assert_int_equal(store_open(f->path, NULL, &f->s, NULL, 0), 0);
-    audit_row row;
-    fill_row(&row, 4);
-    row.token = "{\"via\":\"introspection\",\"outcome\":\"verified\"}";
-    assert_int_equal(audit_append(f->s, &row), 0);
-    expect_intact(f->s, 4);
-    assert_int_equal(audit_get(f->s, 4, &got), 1);
-    assert_string_equal(got.token, row.token);
+    assert_int_equal(store_open(f->path, &ro, &s, err, sizeof err), TRINE_EIO);
+    assert_non_null(strstr(err, "earlier development version"));
+    /* The writer created nothing in it. */
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    expect_text(db,
+                "SELECT count(*) FROM sqlite_master"
+                " WHERE name = 'decision_facts'",
+                "0");
+    sqlite3_close(db);
 }
 
 /* ---- Appends and transactions ---------------------------------------- */
@@ -414,8 +406,7 @@ static void test_verify_detects_edit_of_each_column(void **state)
         "ts_ms = ts_ms + 1", "policy_rev = 'sha256:0'", "server = 'gitlab'",
         "tool = 'x'",        "user = 'mallory'",        "agent = NULL",
         "chain = '[]'",      "session = 's2'",          "reason = 'forbidden'",
-        "arguments = '{}'",  "detail = '{}'",           "args_sha256 = 'ff'",
-        "token = '{}'",
+        "arguments = '{}'",  "detail = '{}'",
     };
     for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
         char sql[160];
@@ -668,8 +659,8 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_hash_matches_hand_computed),
-        T(test_token_column_hash),
-        T(test_file_without_token_column),
+        T(test_facts_kept_beside_the_chain),
+        T(test_old_layout_refused),
         T(test_reopen_continues_chain),
         T(test_rollback_restores_head),
         T(test_failed_append_and_commit),

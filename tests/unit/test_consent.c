@@ -49,6 +49,33 @@ static trine_consent_query query(const char *tool, trine_consent_mode mode)
     return q;
 }
 
+/* Records the arguments' hash of decision id (its decision_facts row),
+ * which an always grant of that decision binds to. */
+static void decision_args(store *s, int64_t id, const char *hash)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(s->db,
+                                        "INSERT INTO decision_facts"
+                                        " (decision_id, args_sha256)"
+                                        " VALUES (?1, ?2)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
+/* An always grant of decision id, whose arguments hash to hash. */
+static consent_row always(store *s, int64_t id, const char *hash)
+{
+    decision_args(s, id, hash);
+    consent_row r = grant("delete_repo", "always");
+    r.decision_id = id;
+    r.args_sha256 = hash;
+    return r;
+}
+
 /* Returns consent_find's result, with the id found in *id. */
 static int find(store *s, const trine_consent_query *q, int64_t *id)
 {
@@ -147,8 +174,7 @@ static void test_always_grants_single_use_and_bound(void **state)
         "1111111111111111111111111111111111111111111111111111111111111111";
     const char *h2 =
         "2222222222222222222222222222222222222222222222222222222222222222";
-    consent_row g = grant("delete_repo", "always");
-    g.args_sha256 = h1;
+    consent_row g = always(f->s, 1, h1);
     assert_int_equal(consent_insert(f->s, &g), 0);
 
     int64_t id;
@@ -173,9 +199,8 @@ static void test_always_grants_single_use_and_bound(void **state)
     assert_int_equal(consent_mark_used(f->s, 999, NOW), 0);
 
     /* Two grants for the same arguments: the oldest is found first. */
-    consent_row a = grant("delete_repo", "always");
-    a.args_sha256 = h2;
-    consent_row b = a;
+    consent_row a = always(f->s, 2, h2);
+    consent_row b = always(f->s, 3, h2);
     assert_int_equal(consent_insert(f->s, &a), 0);
     assert_int_equal(consent_insert(f->s, &b), 0);
     q.args_hash = h2;
@@ -206,10 +231,9 @@ static void test_grant_by_decision(void **state)
     assert_int_equal(consent_by_decision(f->s, 41, &id), 0);
     /* A used single-use grant and a revoked one still count: one approval
      * makes one grant, ever. */
-    consent_row used = grant("delete_repo", "always");
-    used.decision_id = 41;
-    used.args_sha256 =
-        "1111111111111111111111111111111111111111111111111111111111111111";
+    consent_row used = always(
+        f->s, 41,
+        "1111111111111111111111111111111111111111111111111111111111111111");
     assert_int_equal(consent_insert(f->s, &used), 0);
     assert_int_equal(consent_mark_used(f->s, used.id, NOW), 1);
     consent_row revoked = grant("get_issue", "once");
@@ -237,7 +261,10 @@ static void test_insert_validates(void **state)
     g = grant("t", "always");
     assert_int_equal(consent_insert(f->s, &g), TRINE_EINVAL);
     assert_string_equal(store_errmsg(f->s),
-                        "an always grant needs args_sha256");
+                        "an always grant needs its decision and its "
+                        "args_sha256");
+    g.args_sha256 = "aa";
+    assert_int_equal(consent_insert(f->s, &g), TRINE_EINVAL);
     g = grant(NULL, "once");
     assert_int_equal(consent_insert(f->s, &g), TRINE_EINVAL);
     assert_string_equal(store_errmsg(f->s),
@@ -289,11 +316,9 @@ static void seed(store *s)
     g[3].server = "gitlab";
     g[4] = grant("get_issue", "once");
     g[4].user = "bob";
-    g[5] = grant("delete_repo", "always");
-    g[5].args_sha256 = "aa";
+    g[5] = always(s, 5, "aa");
     g[5].used_ms = NOW;
-    g[6] = grant("delete_repo", "always");
-    g[6].args_sha256 = "bb";
+    g[6] = always(s, 6, "bb");
     g[7] = grant("get_issue", "once");
     g[7].revoked_ms = NOW;
     for (int i = 0; i < 8; i++) {
