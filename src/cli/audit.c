@@ -170,9 +170,12 @@ static bool audit_parse_iso(const char *s, int64_t *out)
 
 /* Parses a --since/--until value: a duration back from now_ms ("30s",
  * "15m", "1h", "7d"), unix seconds, or an ISO-8601 UTC time. A time before
- * 1970 becomes 1 ms (0 would mean "unbounded"). Returns false on a bad
- * value. */
-static bool audit_parse_time(const char *v, int64_t now_ms, int64_t *out)
+ * 1970 becomes 1 ms (0 would mean "unbounded"). A time given to the second
+ * (unix seconds, an ISO time without a fraction) stands for that whole
+ * second: with end set, its last millisecond, so `--since T --until T`
+ * shows the decisions of second T. Returns false on a bad value. */
+static bool audit_parse_time(const char *v, int64_t now_ms, bool end,
+                             int64_t *out)
 {
     size_t n = strlen(v);
     size_t digits = strspn(v, "0123456789");
@@ -205,11 +208,15 @@ static bool audit_parse_time(const char *v, int64_t now_ms, int64_t *out)
         if (!cli_parse_int64(num, &k) || k > INT64_MAX / unit)
             return false;
         int64_t t = digits == n ? k * unit : now_ms - k * unit;
+        if (digits == n && end && t <= INT64_MAX - 999)
+            t += 999;
         *out = t > 0 ? t : 1;
         return true;
     }
     if (!audit_parse_iso(v, out))
         return false;
+    if (end && strchr(v, '.') == NULL)
+        *out += 999;
     if (*out <= 0)
         *out = 1;
     return true;
@@ -239,8 +246,9 @@ static int audit_set_option(const char *name, const char *v, int64_t now_ms,
 {
     audit_filter *f = &a->filter;
     if (strcmp(name, "--since") == 0 || strcmp(name, "--until") == 0) {
-        int64_t *dst = name[2] == 's' ? &f->since_ms : &f->until_ms;
-        if (!audit_parse_time(v, now_ms, dst)) {
+        bool until = name[2] == 'u';
+        int64_t *dst = until ? &f->until_ms : &f->since_ms;
+        if (!audit_parse_time(v, now_ms, until, dst)) {
             fprintf(err, "trine audit: %s: invalid time \"", name);
             cli_put_safe(err, v);
             fputs("\" (expected a duration such as 30s, 15m, 1h or 7d, unix"
@@ -302,6 +310,7 @@ static int audit_parse_args(int argc, char **argv, int64_t now_ms,
     static const char *const names[] = {"--db",       "--since", "--until",
                                         "--user",     "--agent", "--tool",
                                         "--decision", "--limit", "--format"};
+    bool seen[sizeof names / sizeof names[0]] = {false};
     memset(a, 0, sizeof *a);
     a->db = AUDIT_DEFAULT_DB;
     for (int i = 1; i < argc; i++) {
@@ -310,8 +319,10 @@ static int audit_parse_args(int argc, char **argv, int64_t now_ms,
             fputs(audit_usage, out);
             return -1;
         }
+        /* The subcommand may come before or after the options
+         * (`trine audit --db F stats`). */
         if (arg[0] != '-') {
-            if (a->sub != NULL || i != 1 ||
+            if (a->sub != NULL ||
                 (strcmp(arg, "verify") != 0 && strcmp(arg, "stats") != 0))
                 return audit_usage_error(err, "unexpected argument", arg);
             a->sub = arg;
@@ -326,11 +337,16 @@ static int audit_parse_args(int argc, char **argv, int64_t now_ms,
             fputs(audit_usage, err);
             return CLI_EXIT_USAGE;
         }
-        if (r == 0 || !audit_option_allowed(a->sub, names[k - 1]))
+        if (r == 0)
             return audit_usage_error(err, "unexpected option", arg);
+        seen[k - 1] = true;
         int st = audit_set_option(names[k - 1], value, now_ms, a, err);
         if (st != 0)
             return st;
+    }
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        if (seen[k] && !audit_option_allowed(a->sub, names[k]))
+            return audit_usage_error(err, "unexpected option", names[k]);
     }
     return 0;
 }

@@ -457,7 +457,8 @@ static int audit_stats_group(store *s, const audit_filter *f, const char *col,
     sb_init(&sql);
     sb_printf(&sql, "SELECT %s, count(*) FROM decisions", col);
     audit_where(&sql, f);
-    sb_printf(&sql, " GROUP BY %s ORDER BY %s", col, col);
+    /* Most frequent first, as `trine audit stats` shows them. */
+    sb_printf(&sql, " GROUP BY %s ORDER BY count(*) DESC, %s", col, col);
     sqlite3_stmt *st = NULL;
     int err = audit_prepare_filtered(s, &sql, f, &st);
     sb_free(&sql);

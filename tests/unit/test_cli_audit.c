@@ -136,31 +136,41 @@ static void test_parse_time_values(void **state)
 {
     (void)state;
     int64_t t = 0;
-    assert_true(audit_parse_time("30s", NOW, &t));
+    assert_true(audit_parse_time("30s", NOW, false, &t));
     assert_int_equal(t, NOW - 30000);
-    assert_true(audit_parse_time("15m", NOW, &t));
+    assert_true(audit_parse_time("15m", NOW, false, &t));
     assert_int_equal(t, NOW - 900000);
-    assert_true(audit_parse_time("1h", NOW, &t));
+    assert_true(audit_parse_time("1h", NOW, false, &t));
     assert_int_equal(t, NOW - 3600000);
-    assert_true(audit_parse_time("7d", NOW, &t));
+    assert_true(audit_parse_time("7d", NOW, false, &t));
     assert_int_equal(t, NOW - 604800000);
-    assert_true(audit_parse_time("1767225600", NOW, &t));
+    assert_true(audit_parse_time("1767225600", NOW, false, &t));
     assert_int_equal(t, 1767225600000);
-    assert_true(audit_parse_time("2026-11-26T10:00:00Z", NOW, &t));
+    assert_true(audit_parse_time("2026-11-26T10:00:00Z", NOW, false, &t));
     assert_int_equal(t, 1795687200000);
-    assert_true(audit_parse_time("2026-11-26", NOW, &t));
+    assert_true(audit_parse_time("2026-11-26", NOW, false, &t));
     assert_int_equal(t, 1795651200000);
-    assert_true(audit_parse_time("2026-11-26T10:00Z", NOW, &t));
+    assert_true(audit_parse_time("2026-11-26T10:00Z", NOW, false, &t));
     assert_int_equal(t, 1795687200000);
-    assert_true(audit_parse_time("2026-11-26T10:00:00.25Z", NOW, &t));
+    assert_true(audit_parse_time("2026-11-26T10:00:00.25Z", NOW, false, &t));
     assert_int_equal(t, 1795687200250);
-    assert_true(audit_parse_time("2000-02-29T23:59:59Z", NOW, &t));
+    assert_true(audit_parse_time("2000-02-29T23:59:59Z", NOW, false, &t));
     assert_int_equal(t, 951868799000);
     /* Before 1970 is clamped to 1 ms: 0 would mean "unbounded". */
-    assert_true(audit_parse_time("100000d", NOW, &t));
+    assert_true(audit_parse_time("100000d", NOW, false, &t));
     assert_int_equal(t, 1);
-    assert_true(audit_parse_time("0", NOW, &t));
+    assert_true(audit_parse_time("0", NOW, false, &t));
     assert_int_equal(t, 1);
+    /* As an end, a time given to the second covers that whole second;
+     * one given to the millisecond, or a duration, is exact. */
+    assert_true(audit_parse_time("1767225600", NOW, true, &t));
+    assert_int_equal(t, 1767225600999);
+    assert_true(audit_parse_time("2026-11-26T10:00:00Z", NOW, true, &t));
+    assert_int_equal(t, 1795687200999);
+    assert_true(audit_parse_time("2026-11-26T10:00:00.25Z", NOW, true, &t));
+    assert_int_equal(t, 1795687200250);
+    assert_true(audit_parse_time("30s", NOW, true, &t));
+    assert_int_equal(t, NOW - 30000);
 
     static const char *const bad[] = {
         "",
@@ -182,7 +192,7 @@ static void test_parse_time_values(void **state)
         "9223372036854775807d",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        if (audit_parse_time(bad[i], NOW, &t))
+        if (audit_parse_time(bad[i], NOW, false, &t))
             fail_msg("accepted \"%s\"", bad[i]);
     }
 }
@@ -240,7 +250,7 @@ static void test_usage_errors(void **state)
     expect_usage(RUN("verify", "stats"),
                  "trine audit: unexpected argument \"stats\"");
     expect_usage(RUN("--user", "a", "verify"),
-                 "trine audit: unexpected argument \"verify\"");
+                 "trine audit: unexpected option \"--user\"");
     expect_usage(RUN("verify", "--since", "1h"),
                  "trine audit: unexpected option \"--since\"");
     expect_usage(RUN("stats", "--limit", "3"),
@@ -479,7 +489,8 @@ static void test_stats_formats(void **state)
                                  "  -               1\n"
                                  "  ci-bot          1\n"
                                  "  claude-desktop  1\n");
-    assert_int_equal(RUN("stats", "--user", "alice", "--format", "json"), 0);
+    /* The subcommand may follow the options. */
+    assert_int_equal(RUN("--user", "alice", "stats", "--format", "json"), 0);
     assert_string_equal(fx->out,
                         "{\"total\":2,\"decision\":{\"allow\":1,"
                         "\"consent_required\":1},\"reason\":{\"allow\":1,"
