@@ -159,6 +159,20 @@ static int arg_reason(eval_ctx *x, const char *argument, const char *file,
     return add_reason(x, &r);
 }
 
+/* True when (action, res) is already among the needed pairs. */
+static bool pair_known(const eval_ctx *x, const char *action, size_t alen,
+                       const char *res, size_t rlen)
+{
+    for (size_t i = 0; i < x->npairs; i++) {
+        const eval_pair *p = &x->pairs[i];
+        if (p->alen == alen && p->rlen == rlen &&
+            memcmp(p->action, action, alen) == 0 &&
+            memcmp(p->res, res, rlen) == 0)
+            return true;
+    }
+    return false;
+}
+
 #define EVAL_INLINE_PARTS 16
 
 /* Looks up and checks every placeholder of one needs template, recording a
@@ -211,6 +225,10 @@ static int needs_fill(eval_ctx *x, const cpl_needs *n)
             return rc;
     }
     for (size_t k = 0; k < n->nactions; k++) {
+        /* A pair needed twice (`needs a, a on ...`, or two templates that
+         * fill alike) is judged, and reported, once. */
+        if (pair_known(x, n->actions[k], n->action_lens[k], res, rlen))
+            continue;
         eval_pair *pr = &x->pairs[x->npairs++];
         pr->action = n->actions[k];
         pr->alen = n->action_lens[k];
@@ -486,21 +504,6 @@ static int judge_agents(eval_ctx *x)
     return fails;
 }
 
-/* True when pair i equals one of the n pairs whose indexes are in idx. */
-static bool pair_listed(const eval_pair *pairs, const size_t *idx, size_t n,
-                        size_t i)
-{
-    const eval_pair *p = &pairs[i];
-    for (size_t k = 0; k < n; k++) {
-        const eval_pair *q = &pairs[idx[k]];
-        if (q->alen == p->alen && q->rlen == p->rlen &&
-            memcmp(q->action, p->action, p->alen) == 0 &&
-            memcmp(q->res, p->res, p->rlen) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* Works out required_scopes and www_authenticate for a deny where only S
  * fell short. sres holds S's result for every pair. */
 static int step_up(eval_ctx *x, const set_result *sres)
@@ -515,11 +518,10 @@ static int step_up(eval_ctx *x, const set_result *sres)
     size_t *fail = malloc((x->npairs + 1) * sizeof *fail);
     if (fail == NULL)
         return TRINE_ENOMEM;
-    /* The cover is over a set of pairs: a pair needed twice (`needs a, a`,
-     * or two templates that fill alike) is one pair, and must not weigh
+    /* The pairs are a set (needs_fill keeps each once), so none weighs
      * twice in the greedy choice. */
     for (size_t i = 0; i < x->npairs; i++) {
-        if (!passed(&sres[i]) && !pair_listed(x->pairs, fail, nf, i))
+        if (!passed(&sres[i]))
             fail[nf++] = i;
     }
     const char *rm = x->server != NULL ? x->server->resource_metadata : NULL;

@@ -1280,6 +1280,11 @@ static void test_step_up_repeated_pair(void **state)
     has(d, "\"required_scopes\":[\"two\",\"one\"],\"www_authenticate\":"
            "\"Bearer error=\\\"insufficient_scope\\\", scope=\\\"two one"
            "\\\"\"}");
+    /* And one reason: the pair a.b on x is listed once. */
+    has(d, "\"reasons\":[{\"code\":\"scope_missing\",\"set\":\"scope\","
+           "\"action\":\"a.b\",\"resource\":\"x\",\"detail\":\"no scope of "
+           "the token allows it\"},{\"code\":\"scope_missing\",\"set\":"
+           "\"scope\",\"action\":\"a.c\"");
     trine_decision_free(d);
     trine_policy_release(p);
 }
