@@ -329,7 +329,7 @@ char *pmsg_decision_text(const json_t *result, const char *server,
         else if (json_is_integer(audit))
             fprintf(f,
                     "This client cannot ask for consent (it did not declare "
-                    "the elicitation capability): grant it with `trine "
+                    "form-mode elicitation): grant it with `trine "
                     "consent grant %lld`, then call the tool again.\n",
                     (long long)json_integer_value(audit));
     } else if (strcmp(reason, "scope_missing") == 0) {

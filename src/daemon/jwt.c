@@ -520,8 +520,11 @@ static jwt_status check_claims(const json_t *claims, const jwt_params *p,
     if (p->n_audiences > 0 && !audience_ok(json_object_get(claims, "aud"), p))
         return fail(JWT_BAD_AUDIENCE, detail, detail_len,
                     "token aud does not name this server");
+    /* Without exp the token is malformed, not expired: token_expired
+     * would tell a client to refresh, and the issuer would send the same
+     * kind of token again. */
     if (has_exp == 0)
-        return fail(JWT_EXPIRED, detail, detail_len,
+        return fail(JWT_MALFORMED, detail, detail_len,
                     "token has no exp (RFC 9068 requires it)");
     if (past(now, exp, leeway))
         return fail(JWT_EXPIRED, detail, detail_len, "token has expired");

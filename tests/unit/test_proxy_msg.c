@@ -325,8 +325,8 @@ static void test_decision_text(void **state)
                 "trine needs consent before this call "
                 "(filesystem/write_file): consent_required.\n"
                 "Prompt: Let a write?\n"
-                "This client cannot ask for consent (it did not declare the "
-                "elicitation capability): grant it with `trine consent grant "
+                "This client cannot ask for consent (it did not declare "
+                "form-mode elicitation): grant it with `trine consent grant "
                 "40`, then call the tool again.\n"
                 "Audit id: 40");
     assert_text("{\"reason\":\"consent_required\",\"audit_id\":41,"
