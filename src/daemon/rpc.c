@@ -196,7 +196,10 @@ void rpc_write_head(strbuf *out, const json_t *id)
     } else if (json_is_integer(id)) {
         sb_put_i64(out, (int64_t)json_integer_value(id));
     } else {
-        rpc_put_json(out, id);
+        /* A real, in the shortest text that reads back as the same number
+         * (0.1 stays "0.1"; jansson would write 0.10000000000000001). */
+        char buf[32];
+        sb_putn(out, buf, canon_real(json_real_value(id), buf));
     }
     sb_putc(out, ',');
 }

@@ -150,8 +150,9 @@ static void test_error_lines_echo_ids(void **state)
     (void)state;
     strbuf b;
     sb_init(&b);
-    json_t *ids[] = {json_integer(-42), json_string("q\"\n"), json_null(),
-                     json_real(1.5), NULL};
+    json_t *ids[] = {
+        json_integer(-42), json_string("q\"\n"), json_null(), json_real(1.5),
+        json_real(0.1),    json_real(1e300),     NULL};
     const char *want[] = {
         "{\"jsonrpc\":\"2.0\",\"id\":-42,\"error\":{\"code\":-32601,"
         "\"message\":\"m\"}}\n",
@@ -161,9 +162,14 @@ static void test_error_lines_echo_ids(void **state)
         "\"message\":\"m\"}}\n",
         "{\"jsonrpc\":\"2.0\",\"id\":1.5,\"error\":{\"code\":-32601,"
         "\"message\":\"m\"}}\n",
+        /* The shortest text that reads back as the id. */
+        "{\"jsonrpc\":\"2.0\",\"id\":0.1,\"error\":{\"code\":-32601,"
+        "\"message\":\"m\"}}\n",
+        "{\"jsonrpc\":\"2.0\",\"id\":1e+300,\"error\":{\"code\":-32601,"
+        "\"message\":\"m\"}}\n",
         "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32601,"
         "\"message\":\"m\"}}\n"};
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 7; i++) {
         sb_reset(&b);
         rpc_write_error(&b, ids[i], RPC_METHOD_NOT_FOUND, "m");
         assert_string_equal(b.data, want[i]);
