@@ -206,6 +206,15 @@ introspect_status introspect_parse(long status, const char *body, size_t len,
                                    json_t **claims, char *why, size_t whylen)
 {
     *claims = NULL;
+    if (status == 401 || status == 403) {
+        /* RFC 7662 §2.1: the endpoint authenticates trined itself. */
+        snprintf(why, whylen,
+                 "the introspection endpoint answered HTTP %ld: it refused "
+                 "trined's client credentials (--client-id, "
+                 "--client-secret-file)",
+                 status);
+        return INTROSPECT_BAD;
+    }
     if (status != 200) {
         snprintf(why, whylen, "the introspection endpoint answered HTTP %ld",
                  status);

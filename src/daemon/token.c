@@ -682,6 +682,10 @@ static void intro_remote(token_verifier *v, http_client *h, const char *tok,
             token_fail(
                 r, TOKEN_VIA_INTROSPECTION, "bad_response", "token_invalid",
                 "authorization server gave an invalid response: %s", err);
+        else if (resp.status == 401 || resp.status == 403)
+            token_fail(r, TOKEN_VIA_INTROSPECTION, "unreachable",
+                       "token_invalid",
+                       "authorization server refused trined: %s", err);
         else
             token_unreachable(r, TOKEN_VIA_INTROSPECTION, err);
     } else if (st == INTROSPECT_INACTIVE) {

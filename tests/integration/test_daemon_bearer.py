@@ -435,8 +435,9 @@ class IntrospectionTest(BearerTestCase):
         r = self.check(self.opaque("x", {"active": True, "sub": "alice"}))
         self.assertDecision(r, "deny", "token_invalid")
         self.assertDetail(r, "token_invalid",
-                          "authorization server unreachable: the "
-                          "introspection endpoint answered HTTP 401")
+                          "authorization server refused trined: the "
+                          "introspection endpoint answered HTTP 401: it "
+                          "refused trined's client credentials")
         self.assertEqual(self.auth.bad_auth, 1)
 
     def test_client_credentials_are_form_encoded(self):

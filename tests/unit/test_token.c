@@ -297,10 +297,12 @@ static void test_introspect_pieces(void **state)
     sb_free(&b);
 
     json_t *c = NULL;
-    char why[128];
+    char why[160];
     assert_int_equal(introspect_parse(401, "{}", 2, &c, why, sizeof why),
                      INTROSPECT_BAD);
-    assert_string_equal(why, "the introspection endpoint answered HTTP 401");
+    assert_string_equal(why, "the introspection endpoint answered HTTP 401: "
+                             "it refused trined's client credentials "
+                             "(--client-id, --client-secret-file)");
     assert_int_equal(introspect_parse(200, "nope", 4, &c, why, sizeof why),
                      INTROSPECT_BAD);
     assert_string_equal(why, "the introspection response is not JSON");
