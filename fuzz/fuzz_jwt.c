@@ -201,7 +201,11 @@ static jwt_status claims_status(const json_t *c)
         return JWT_BAD_ISSUER;
     if (!aud_ok(json_object_get(c, "aud")))
         return JWT_BAD_AUDIENCE;
-    if (he == 0 || (double)NOW > exp + 60)
+    /* RFC 9068 requires exp: a token without one is malformed (not
+     * expired, which would tell the client to refresh). */
+    if (he == 0)
+        return JWT_MALFORMED;
+    if ((double)NOW > exp + 60)
         return JWT_EXPIRED;
     if ((hn == 1 && nbf > (double)NOW + 60) ||
         (hi == 1 && iat > (double)NOW + 60))
