@@ -271,66 +271,67 @@ static void test_ping_and_unknown_method(void **state)
 static void test_method_params(void **state)
 {
     fixture *f = *state;
-    expect_error(f, "check", NULL, RPC_INVALID_PARAMS, "params is required");
-    expect_error(f, "check", "{\"bearer\":\"eyJ...\"}", RPC_INVALID_PARAMS,
-                 RPC_BEARER_MSG);
-    expect_error(f, "policy.tools", "{}", RPC_INVALID_PARAMS,
-                 "params.server is required");
-    expect_error(f, "policy.tools", "{\"server\":\"github\\u0000x\"}",
-                 RPC_INVALID_PARAMS,
-                 "params.server must be a string without NUL");
-    /* By-position params are valid JSON-RPC that no method takes. */
-    expect_error(f, "ping", "[]", RPC_INVALID_PARAMS,
-                 "params must be an object of named parameters, not an array");
-    expect_error(f, "check", "[{}]", RPC_INVALID_PARAMS,
-                 "params must be an object of named parameters, not an array");
-    expect_error(f, "frobnicate", "[]", RPC_METHOD_NOT_FOUND,
-                 "unknown method \\\"frobnicate\\\"");
-    /* A misspelt filter is refused, not dropped. */
-    expect_error(f, "consent.list", "{\"server\":\"github\"}",
-                 RPC_INVALID_PARAMS,
-                 "params.server is not a parameter of consent.list");
-    expect_error(f, "consent.list", "{\"user\":\"\"}", RPC_INVALID_PARAMS,
-                 "params.user must be a non-empty string");
-    expect_error(f, "consent.revoke", "{\"user\":\"a\",\"sesion\":\"s\"}",
-                 RPC_INVALID_PARAMS,
-                 "params.sesion is not a parameter of consent.revoke");
-    expect_error(f, "consent.revoke", "{\"user\":\"alice\\u0000x\"}",
-                 RPC_INVALID_PARAMS,
-                 "params.user must be a string without NUL");
-    expect_error(f, "consent.grant", "{\"audit_id\":3,\"session\":\"s\"}",
-                 RPC_INVALID_PARAMS,
-                 "params.session is not a parameter of consent.grant");
-    expect_error(f, "consent.list", "{\"user\":1}", RPC_INVALID_PARAMS,
-                 "params.user must be a string without NUL");
-    expect_error(f, "consent.list", "{\"agent\":[]}", RPC_INVALID_PARAMS,
-                 "params.agent must be a string without NUL");
-    expect_error(f, "consent.grant", NULL, RPC_INVALID_PARAMS,
-                 "params.audit_id must be a positive integer");
-    expect_error(f, "consent.grant", "{\"audit_id\":\"7\"}", RPC_INVALID_PARAMS,
-                 "params.audit_id must be a positive integer");
-    expect_error(f, "consent.grant", "{\"audit_id\":0}", RPC_INVALID_PARAMS,
-                 "params.audit_id must be a positive integer");
-    expect_error(f, "consent.grant", "{\"audit_id\":3,\"ttl\":1.5}",
-                 RPC_INVALID_PARAMS, "params.ttl must be a positive integer");
-    expect_error(f, "consent.grant", "{\"audit_id\":3,\"ttl\":-1}",
-                 RPC_INVALID_PARAMS, "params.ttl must be a positive integer");
-    expect_error(f, "consent.grant", "{\"audit_id\":3,\"ttl\":9999999999999}",
-                 RPC_INVALID_PARAMS,
-                 "params.ttl must be at most 3162240000 seconds");
-    expect_error(f, "consent.revoke", "{}", RPC_INVALID_PARAMS,
-                 "params.consent_id or params.user is required");
-    expect_error(f, "consent.revoke", "{\"consent_id\":\"x\"}",
-                 RPC_INVALID_PARAMS,
-                 "params.consent_id must be a positive integer");
-    expect_error(f, "consent.revoke", "{\"consent_id\":2,\"user\":\"a\"}",
-                 RPC_INVALID_PARAMS,
-                 "params: give consent_id or user, not both");
-    expect_error(f, "consent.revoke", "{\"user\":\"\"}", RPC_INVALID_PARAMS,
-                 "params.user must be a non-empty string");
-    expect_error(f, "consent.revoke", "{\"user\":\"a\",\"tool\":5}",
-                 RPC_INVALID_PARAMS,
-                 "params.tool must be a string without NUL");
+    static const struct {
+        const char *method, *params;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {"check", NULL, RPC_INVALID_PARAMS, "params is required"},
+        {"check", "{\"bearer\":\"eyJ...\"}", RPC_INVALID_PARAMS,
+         RPC_BEARER_MSG},
+        {"policy.tools", "{}", RPC_INVALID_PARAMS, "params.server is required"},
+        {"policy.tools", "{\"server\":\"github\\u0000x\"}", RPC_INVALID_PARAMS,
+         "params.server must be a string without NUL"},
+        /* By-position params are valid JSON-RPC that no method takes. */
+        {"ping", "[]", RPC_INVALID_PARAMS,
+         "params must be an object of named parameters, not an array"},
+        {"check", "[{}]", RPC_INVALID_PARAMS,
+         "params must be an object of named parameters, not an array"},
+        {"frobnicate", "[]", RPC_METHOD_NOT_FOUND,
+         "unknown method \\\"frobnicate\\\""},
+        /* A misspelt filter is refused, not dropped. */
+        {"consent.list", "{\"server\":\"github\"}", RPC_INVALID_PARAMS,
+         "params.server is not a parameter of consent.list"},
+        {"consent.list", "{\"user\":\"\"}", RPC_INVALID_PARAMS,
+         "params.user must be a non-empty string"},
+        {"consent.revoke", "{\"user\":\"a\",\"sesion\":\"s\"}",
+         RPC_INVALID_PARAMS,
+         "params.sesion is not a parameter of consent.revoke"},
+        {"consent.revoke", "{\"user\":\"alice\\u0000x\"}", RPC_INVALID_PARAMS,
+         "params.user must be a string without NUL"},
+        {"consent.grant", "{\"audit_id\":3,\"session\":\"s\"}",
+         RPC_INVALID_PARAMS,
+         "params.session is not a parameter of consent.grant"},
+        {"consent.list", "{\"user\":1}", RPC_INVALID_PARAMS,
+         "params.user must be a string without NUL"},
+        {"consent.list", "{\"agent\":[]}", RPC_INVALID_PARAMS,
+         "params.agent must be a string without NUL"},
+        {"consent.grant", NULL, RPC_INVALID_PARAMS,
+         "params.audit_id must be a positive integer"},
+        {"consent.grant", "{\"audit_id\":\"7\"}", RPC_INVALID_PARAMS,
+         "params.audit_id must be a positive integer"},
+        {"consent.grant", "{\"audit_id\":0}", RPC_INVALID_PARAMS,
+         "params.audit_id must be a positive integer"},
+        {"consent.grant", "{\"audit_id\":3,\"ttl\":1.5}", RPC_INVALID_PARAMS,
+         "params.ttl must be a positive integer"},
+        {"consent.grant", "{\"audit_id\":3,\"ttl\":-1}", RPC_INVALID_PARAMS,
+         "params.ttl must be a positive integer"},
+        {"consent.grant", "{\"audit_id\":3,\"ttl\":9999999999999}",
+         RPC_INVALID_PARAMS, "params.ttl must be at most 3162240000 seconds"},
+        {"consent.revoke", "{}", RPC_INVALID_PARAMS,
+         "params.consent_id or params.user is required"},
+        {"consent.revoke", "{\"consent_id\":\"x\"}", RPC_INVALID_PARAMS,
+         "params.consent_id must be a positive integer"},
+        {"consent.revoke", "{\"consent_id\":2,\"user\":\"a\"}",
+         RPC_INVALID_PARAMS, "params: give consent_id or user, not both"},
+        {"consent.revoke", "{\"user\":\"\"}", RPC_INVALID_PARAMS,
+         "params.user must be a non-empty string"},
+        {"consent.revoke", "{\"user\":\"a\",\"tool\":5}", RPC_INVALID_PARAMS,
+         "params.tool must be a string without NUL"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_error(f, cases[i].method, cases[i].params, cases[i].code,
+                     cases[i].msg);
 }
 
 static void test_check_goes_to_the_writer(void **state)
