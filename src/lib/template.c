@@ -137,17 +137,24 @@ static void value_text(const json_t *v, char numbuf[32], const char **s,
 /* The text that stands for a redacted value in the audit log. */
 static const char redacted_text[] = "[redacted]";
 
-/* The text placeholder p is filled with: v's, or with mask set and p
- * redacted, redacted_text. */
+/* With mask set and p redacted, points *s and *len at redacted_text and
+ * returns true (the audit log's copy); else returns false. */
+static bool masked_text(const tmpl_part *p, bool mask, const char **s,
+                        size_t *len)
+{
+    if (!mask || !p->redacted)
+        return false;
+    *s = redacted_text;
+    *len = sizeof redacted_text - 1;
+    return true;
+}
+
+/* The text placeholder p is filled with: v's, or its masked text. */
 static void part_text(const tmpl_part *p, const json_t *v, bool mask,
                       char numbuf[32], const char **s, size_t *len)
 {
-    if (mask && p->redacted) {
-        *s = redacted_text;
-        *len = sizeof redacted_text - 1;
-        return;
-    }
-    value_text(v, numbuf, s, len);
+    if (!masked_text(p, mask, s, len))
+        value_text(v, numbuf, s, len);
 }
 
 int tmpl_fill_values(trine_decision *d, const cpl_template *t,
@@ -238,11 +245,8 @@ static void prompt_value(const tmpl_part *p, const json_t *args,
             return;
         }
     }
-    if (mask && p->redacted) {
-        *s = redacted_text;
-        *len = sizeof redacted_text - 1;
+    if (masked_text(p, mask, s, len))
         return;
-    }
     const json_t *v = tmpl_lookup(args, p->path, p->npath);
     if (json_is_string(v)) {
         *s = json_string_value(v);
