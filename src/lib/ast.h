@@ -64,6 +64,14 @@ typedef enum ast_constraint_kind {
     AST_C_REQUIRED
 } ast_constraint_kind;
 
+/* A NUMBER as written: an integer is kept exactly (a double would round
+ * integers past 2^53), a real as a double. */
+typedef struct ast_number {
+    bool is_int;
+    int64_t i; /* is_int */
+    double d;  /* the value as a double, integer or not */
+} ast_number;
+
 /* arg PATH constraint */
 typedef struct ast_arg {
     char *path; /* dotted path, e.g. "owner" or "opts.limit" */
@@ -72,8 +80,8 @@ typedef struct ast_arg {
     json_t **literals; /* AST_C_IN: owned references (string, number,
                           true, false, null) */
     size_t nliterals;
-    double number; /* comparisons and max_length */
-    ast_loc at;    /* position of the `arg` keyword */
+    ast_number number; /* comparisons and max_length */
+    ast_loc at;        /* position of the `arg` keyword */
 } ast_arg;
 
 /* needs ACTIONS on TEMPLATE */

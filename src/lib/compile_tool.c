@@ -7,6 +7,7 @@
 #include "lib/compile.h"
 #include "lib/number.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -403,11 +404,16 @@ static int tool_needs(compile_ctx *c, compile_tool *ct, const ast_needs *an)
                          &nd->tmpl);
 }
 
-/* Appends the shortest decimal form of v that reads back the same. */
-static void tool_number(strbuf *b, double v)
+/* Appends a number as written: an integer exactly, a real in the shortest
+ * decimal form that reads back the same. */
+static void tool_number(strbuf *b, const ast_number *v)
 {
+    if (v->is_int) {
+        sb_printf(b, "%" PRId64, v->i);
+        return;
+    }
     char buf[NUM_BUF];
-    sb_putn(b, buf, num_shortest(v, buf));
+    sb_putn(b, buf, num_shortest(v->d, buf));
 }
 
 /* Writes the constraint as a policy author wrote it, for reasons. */
@@ -448,11 +454,11 @@ static void tool_constraint_text(strbuf *b, const ast_arg *aa)
     case AST_C_GT:
     case AST_C_GE:
         sb_printf(b, "%s ", ops[aa->kind]);
-        tool_number(b, aa->number);
+        tool_number(b, &aa->number);
         break;
     case AST_C_MAX_LENGTH:
         sb_puts(b, "max_length ");
-        tool_number(b, aa->number);
+        tool_number(b, &aa->number);
         break;
     case AST_C_REQUIRED:
         sb_puts(b, "required");
@@ -482,11 +488,10 @@ static int tool_arg(compile_ctx *c, compile_tool *ct, const ast_arg *aa)
             return rc;
     }
     if (aa->kind == AST_C_MAX_LENGTH &&
-        !(aa->number >= 0 && aa->number <= 9007199254740992.0 &&
-          aa->number == (double)(int64_t)aa->number)) {
+        !(aa->number.is_int && aa->number.i >= 0)) {
         strbuf b;
         sb_init(&b);
-        tool_number(&b, aa->number);
+        tool_number(&b, &aa->number);
         compile_error(c, &aa->at,
                       "max_length must be a non-negative "
                       "integer, not %s",

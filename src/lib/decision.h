@@ -297,10 +297,6 @@ extern const char tmpl_default_prompt[];
 int eval_check_arg(trine_decision *d, const cpl_arg *a, const json_t *v,
                    const char **why);
 
-/* Formats a number from the policy or a token for a message ("256",
- * "2.5"). */
-void eval_fmt_num(double v, char buf[32]);
-
 /* ---- Canonical JSON (canon.c) ------------------------------------------ */
 
 /* Appends the canonical JSON of v to b. Values at the n redact paths are

@@ -14,6 +14,7 @@
  */
 #include "lib/blockvec.h"
 #include "lib/decision.h"
+#include "lib/number.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +88,8 @@ static int step_token(eval_ctx *x)
     if (c->exp_state == CLAIM_EXP_SET) {
         double now = (double)x->now_ms / 1000.0;
         if (now > c->exp + 60.0) {
-            char num[32];
-            eval_fmt_num(c->exp, num);
+            char num[NUM_BUF];
+            num_readable(c->exp, num);
             return deny_one(
                 x, "token_expired", NULL, 0,
                 dec_printf(d, "the token expired at %s (60 s leeway)", num));

@@ -8,6 +8,7 @@
  */
 #include "lib/number.h"
 
+#include <inttypes.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -112,6 +113,15 @@ size_t num_shortest(double x, char buf[NUM_BUF])
     else
         n = num_normalize(buf, n);
     return (size_t)n;
+}
+
+size_t num_readable(double x, char buf[NUM_BUF])
+{
+    if (x == (double)(int64_t)x && x > -1e17 && x < 1e17) {
+        int n = snprintf(buf, NUM_BUF, "%" PRId64, (int64_t)x);
+        return n > 0 ? (size_t)n : 0;
+    }
+    return num_shortest(x, buf);
 }
 
 int num_format(char *buf, size_t n, const char *fmt, ...)

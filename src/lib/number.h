@@ -28,6 +28,11 @@ int num_parse(const char *s, size_t n, double *out);
  * as x, with '.' as the decimal point, into buf. Returns its length. */
 size_t num_shortest(double x, char buf[NUM_BUF]);
 
+/* Writes x for a person to read into buf: an integral value below 1e17 in
+ * full ("1700000000", not "1.7e+09"), anything else as num_shortest does.
+ * Returns its length. */
+size_t num_readable(double x, char buf[NUM_BUF]);
+
 /* snprintf for one number (fmt holds one conversion of a double or an
  * integer), with '.' as the decimal point whatever the locale. Returns what
  * snprintf returns. */

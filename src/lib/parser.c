@@ -344,12 +344,12 @@ static int parse_names(parser *p, bool paths, const char *what_first,
 /* ---- Numbers ------------------------------------------------------- */
 
 /* NUMBER, read from the current WORD. what names the expectation. */
-static int parse_number(parser *p, const char *what, double *d, bool *is_int,
-                        int64_t *iv)
+static int parse_number(parser *p, const char *what, ast_number *num)
 {
     if (p->tok.kind != TK_WORD)
         return expected(p, "%s", what);
-    int rc = lex_number(p->tok.val, p->tok.vlen, d, is_int, iv);
+    int rc =
+        lex_number(p->tok.val, p->tok.vlen, &num->d, &num->is_int, &num->i);
     if (rc == LEX_NUM_BAD)
         return expected(p, "%s", what);
     if (rc == LEX_NUM_RANGE)
@@ -374,13 +374,11 @@ static int parse_literal(parser *p, const char *what, json_t **out)
         v = json_null();
     } else {
         /* A number; parse_number moves past it. */
-        double d;
-        bool is_int;
-        int64_t iv;
-        int rc = parse_number(p, what, &d, &is_int, &iv);
+        ast_number num;
+        int rc = parse_number(p, what, &num);
         if (rc != 0)
             return rc;
-        v = is_int ? json_integer((json_int_t)iv) : json_real(d);
+        v = num.is_int ? json_integer((json_int_t)num.i) : json_real(num.d);
         if (v == NULL) {
             p->err = TRINE_ENOMEM;
             return p->err;
@@ -481,8 +479,6 @@ static int parse_arg(parser *p, ast_stmt *s)
         return TRINE_ENOMEM;
     advance(p);
 
-    bool is_int;
-    int64_t iv;
     lex_kind op = p->tok.kind;
     if (tok_is(&p->tok, "matches")) {
         a->kind = AST_C_MATCHES;
@@ -515,7 +511,7 @@ static int parse_arg(parser *p, ast_stmt *s)
                   : op == TK_GT ? AST_C_GT
                                 : AST_C_GE;
         advance(p);
-        return parse_number(p, what[op], &a->number, &is_int, &iv);
+        return parse_number(p, what[op], &a->number);
     }
     if (tok_is(&p->tok, "max_length")) {
         a->kind = AST_C_MAX_LENGTH;
@@ -523,11 +519,12 @@ static int parse_arg(parser *p, ast_stmt *s)
         const char *what = "a non-negative integer after \"max_length\"";
         if (p->tok.kind != TK_WORD || p->tok.val[0] == '-')
             return expected(p, "%s", what);
-        int rc = lex_number(p->tok.val, p->tok.vlen, &a->number, &is_int, &iv);
+        int rc = lex_number(p->tok.val, p->tok.vlen, &a->number.d,
+                            &a->number.is_int, &a->number.i);
         if (rc == LEX_NUM_RANGE)
             return error_here(
                 p, "number %s is out of range; " PARSE_NUMBER_RANGE, found(p));
-        if (rc != LEX_NUM_OK || !is_int)
+        if (rc != LEX_NUM_OK || !a->number.is_int)
             return expected(p, "%s", what);
         advance(p);
         return p->err;

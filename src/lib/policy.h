@@ -171,8 +171,8 @@ typedef struct cpl_arg {
     cpl_pattern regex; /* AST_C_MATCHES */
     json_t **literals; /* AST_C_IN, owned references */
     size_t nliterals;
-    double number;
-    const char *text; /* the constraint as written, for reasons */
+    ast_number number; /* comparisons and max_length */
+    const char *text;  /* the constraint as written, for reasons */
     const char *file;
     unsigned line;
 } cpl_arg;

@@ -298,34 +298,60 @@ int tmpl_fill_prompt(trine_decision *d, const cpl_template *t,
 
 /* ---- Argument constraints ---------------------------------------------- */
 
-void eval_fmt_num(double v, char buf[32])
+/* Formats a policy number into buf and returns buf, for use as a message
+ * argument: an integer exactly, a real in its shortest exact form. */
+static const char *num_text(const ast_number *v, char buf[NUM_BUF])
 {
-    /* Messages read the same in every locale. */
-    if (num_format(buf, 32, "%.15g", v) < 0)
-        buf[0] = '\0';
+    if (v->is_int)
+        snprintf(buf, NUM_BUF, "%" PRId64, v->i);
+    else
+        num_readable(v->d, buf);
+    return buf;
 }
 
-/* Formats v into buf and returns buf, for use as a message argument. */
-static const char *num_text(double v, char buf[32])
+/* A JSON number or a policy number, exactly: two integers compare as
+ * integers (a double would round them past 2^53); otherwise both as long
+ * double, which holds every int64 and every double exactly on the
+ * platforms trine supports. */
+typedef struct exact_num {
+    bool is_int;
+    int64_t i;
+    long double x;
+} exact_num;
+
+static exact_num json_num(const json_t *v)
 {
-    eval_fmt_num(v, buf);
-    return buf;
+    exact_num n = {.is_int = json_is_integer(v)};
+    if (n.is_int) {
+        n.i = json_integer_value(v);
+        n.x = (long double)n.i;
+    } else {
+        n.x = (long double)json_real_value(v);
+    }
+    return n;
+}
+
+static exact_num policy_num(const ast_number *v)
+{
+    exact_num n = {.is_int = v->is_int, .i = v->i};
+    n.x = v->is_int ? (long double)v->i : (long double)v->d;
+    return n;
+}
+
+/* -1, 0 or 1 as a is below, equal to or above b. */
+static int num_cmp(exact_num a, exact_num b)
+{
+    if (a.is_int && b.is_int)
+        return (a.i > b.i) - (a.i < b.i);
+    return (a.x > b.x) - (a.x < b.x);
 }
 
 /* Compares two JSON values the way `in` does: numbers by value (1 equals
  * 1.0), strings by their bytes, and a boolean never equals a number. */
 static bool json_value_eq(const json_t *a, const json_t *b)
 {
-    if (json_is_number(a) && json_is_number(b)) {
-        if (json_is_integer(a) && json_is_integer(b))
-            return json_integer_value(a) == json_integer_value(b);
-        /* long double holds every int64 and every double exactly. */
-        long double x = json_is_integer(a) ? (long double)json_integer_value(a)
-                                           : (long double)json_real_value(a);
-        long double y = json_is_integer(b) ? (long double)json_integer_value(b)
-                                           : (long double)json_real_value(b);
-        return x == y;
-    }
+    if (json_is_number(a) && json_is_number(b))
+        return num_cmp(json_num(a), json_num(b)) == 0;
     if (json_is_string(a) && json_is_string(b)) {
         size_t n = json_string_length(a);
         return n == json_string_length(b) &&
@@ -353,7 +379,7 @@ int eval_check_arg(trine_decision *d, const cpl_arg *a, const json_t *v,
     const char *path = a->path_text;
     const char *w = NULL;
     bool fail = false;
-    char num[32]; /* the bound, formatted only for a message */
+    char num[NUM_BUF]; /* the bound, formatted only for a message */
 
     if (v == NULL) {
         /* Only `required` applies to an absent argument. */
@@ -378,12 +404,13 @@ int eval_check_arg(trine_decision *d, const cpl_arg *a, const json_t *v,
         if (!json_is_string(v)) {
             fail = true;
             w = dec_printf(d, "%s must be a string (max_length %s)", path,
-                           num_text(a->number, num));
-        } else if ((double)count_cps(json_string_value(v),
-                                     json_string_length(v)) > a->number) {
+                           num_text(&a->number, num));
+        } else if ((uint64_t)count_cps(json_string_value(v),
+                                       json_string_length(v)) >
+                   (uint64_t)a->number.i) {
             fail = true;
             w = dec_printf(d, "%s is longer than %s code points", path,
-                           num_text(a->number, num));
+                           num_text(&a->number, num));
         }
     } else if (a->kind >= AST_C_LT && a->kind <= AST_C_GE) {
         static const char *const ops[] = {"<", "<=", ">", ">="};
@@ -391,20 +418,17 @@ int eval_check_arg(trine_decision *d, const cpl_arg *a, const json_t *v,
         if (!json_is_number(v)) {
             fail = true;
             w = dec_printf(d, "%s must be a number (%s %s)", path, op,
-                           num_text(a->number, num));
+                           num_text(&a->number, num));
         } else {
-            long double val = json_is_integer(v)
-                                  ? (long double)json_integer_value(v)
-                                  : (long double)json_real_value(v);
-            long double bound = a->number;
-            bool ok = a->kind == AST_C_LT   ? val < bound
-                      : a->kind == AST_C_LE ? val <= bound
-                      : a->kind == AST_C_GT ? val > bound
-                                            : val >= bound;
+            int c = num_cmp(json_num(v), policy_num(&a->number));
+            bool ok = a->kind == AST_C_LT   ? c < 0
+                      : a->kind == AST_C_LE ? c <= 0
+                      : a->kind == AST_C_GT ? c > 0
+                                            : c >= 0;
             if (!ok) {
                 fail = true;
                 w = dec_printf(d, "%s must be %s %s", path, op,
-                               num_text(a->number, num));
+                               num_text(&a->number, num));
             }
         }
     } else if (a->kind == AST_C_IN) {

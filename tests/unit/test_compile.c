@@ -310,7 +310,8 @@ static void test_tools(void **state)
     assert_false(pattern_match(&a->regex, "AB/c1", 5));
     assert_int_equal(a->line, 8);
     assert_string_equal(t->args[1].text, "max_length 256");
-    assert_true(t->args[1].number == 256);
+    assert_true(t->args[1].number.is_int);
+    assert_true(t->args[1].number.i == 256);
     a = &t->args[2];
     assert_string_equal(a->path_text, "opts.limit");
     assert_int_equal(a->npath, 2);
@@ -529,7 +530,7 @@ static void test_error_templates(void **state)
 /* Compiles one hand-built tool statement `tool "gh" "x" { needs a on "r"
  * arg t max_length N }`: the parser already refuses what is not a
  * non-negative integer, and the compiler checks again on its own. */
-static int compile_max_length(double n, trine_diag *d)
+static int compile_max_length(ast_number n, trine_diag *d)
 {
     char file[] = "h.trine";
     ast_action act = {"a", {file, 1, 23}};
@@ -566,10 +567,14 @@ static void test_error_max_length(void **state)
 {
     (void)state;
     trine_diag *d = trine_diag_new();
-    assert_int_equal(compile_max_length(-1, d), TRINE_EPOLICY);
-    assert_int_equal(compile_max_length(2.5, d), TRINE_EPOLICY);
-    assert_int_equal(compile_max_length(1e300, d), TRINE_EPOLICY);
-    assert_int_equal(compile_max_length(0, d), 0);
+    ast_number minus_one = {.is_int = true, .i = -1, .d = -1};
+    ast_number real = {.d = 2.5};
+    ast_number huge = {.d = 1e300};
+    ast_number zero = {.is_int = true};
+    assert_int_equal(compile_max_length(minus_one, d), TRINE_EPOLICY);
+    assert_int_equal(compile_max_length(real, d), TRINE_EPOLICY);
+    assert_int_equal(compile_max_length(huge, d), TRINE_EPOLICY);
+    assert_int_equal(compile_max_length(zero, d), 0);
     assert_int_equal(trine_diag_count(d), 3);
     assert_diag(d, 0, "h.trine", 2, 3,
                 "max_length must be a non-negative integer, not -1");

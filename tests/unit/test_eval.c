@@ -584,6 +584,28 @@ static void test_arg_in(void **state)
     arg_bad(",'mode':{}", "\"detail\":\"mode is not one");
 }
 
+/* One call of a tool of the "x" server with argument v, and the reason it
+ * must get. */
+typedef struct arg_case {
+    const char *tool, *v, *reason;
+} arg_case;
+
+static void expect_arg_cases(const trine_policy *p, const arg_case *cases,
+                             size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char r[512];
+        snprintf(r, sizeof r,
+                 "{'server':'x','tool':'%s','arguments':{'id':'i','v':%s},"
+                 "'token':{'sub':'u','client_id':'c','scope':'s'}}",
+                 cases[i].tool, cases[i].v);
+        trine_decision *d = check(p, r);
+        if (strcmp(trine_decision_reason(d), cases[i].reason) != 0)
+            fail_msg("%s %s: %s", cases[i].tool, cases[i].v, json_of(d));
+        trine_decision_free(d);
+    }
+}
+
 static void test_arg_in_bool_vs_number(void **state)
 {
     (void)state;
@@ -598,9 +620,7 @@ static void test_arg_in_bool_vs_number(void **state)
         "tool \"x\" \"reals\" { needs a.b on \"r:{id}\"\n arg v in [2.0] }\n";
     trine_policy *p = load("in.trine", src);
     assert_non_null(p);
-    static const struct {
-        const char *tool, *v, *reason;
-    } cases[] = {
+    static const arg_case cases[] = {
         {"ones", "1", "allow"},
         {"ones", "1.0", "allow"},
         {"ones", "true", "argument_invalid"},
@@ -612,17 +632,43 @@ static void test_arg_in_bool_vs_number(void **state)
         {"reals", "2.0", "allow"},
         {"reals", "2.000001", "argument_invalid"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char r[512];
-        snprintf(r, sizeof r,
-                 "{'server':'x','tool':'%s','arguments':{'id':'i','v':%s},"
-                 "'token':{'sub':'u','client_id':'c','scope':'s'}}",
-                 cases[i].tool, cases[i].v);
-        trine_decision *d = check(p, r);
-        if (strcmp(trine_decision_reason(d), cases[i].reason) != 0)
-            fail_msg("%s %s: %s", cases[i].tool, cases[i].v, json_of(d));
-        trine_decision_free(d);
-    }
+    expect_arg_cases(p, cases, sizeof cases / sizeof cases[0]);
+    trine_policy_release(p);
+}
+
+static void test_arg_comparisons_exact(void **state)
+{
+    (void)state;
+    /* Bounds and values past 2^53 compare exactly, as integers: a double
+     * would round 2^53 + 1 down to 2^53 and let it through. */
+    static const char src[] = "scope \"s\" { allow a.b on \"*\" }\n"
+                              "role r { allow a.b on \"*\" }\n"
+                              "user * { roles r }\n"
+                              "agent * { allow a.b on \"*\" }\n"
+                              "tool \"x\" \"ge\" { needs a.b on \"r\"\n"
+                              " arg v >= 9007199254740993 }\n"
+                              "tool \"x\" \"le\" { needs a.b on \"r\"\n"
+                              " arg v <= 9223372036854775806 }\n"
+                              "tool \"x\" \"lt\" { needs a.b on \"r\"\n"
+                              " arg v < 9007199254740993 }\n";
+    trine_policy *p = load("big.trine", src);
+    assert_non_null(p);
+    static const arg_case cases[] = {
+        {"ge", "9007199254740993", "allow"},
+        {"ge", "9007199254740992", "argument_invalid"},
+        {"ge", "9007199254740994.0", "allow"},
+        {"le", "9223372036854775806", "allow"},
+        {"le", "9223372036854775807", "argument_invalid"},
+        {"lt", "9007199254740992", "allow"},
+        {"lt", "9007199254740993", "argument_invalid"},
+    };
+    expect_arg_cases(p, cases, sizeof cases / sizeof cases[0]);
+    /* The bound reads in a reason as written. */
+    trine_decision *d =
+        check(p, "{'server':'x','tool':'ge','arguments':{'v':1},"
+                 "'token':{'sub':'u','client_id':'c','scope':'s'}}");
+    has(d, "\"detail\":\"v must be >= 9007199254740993\"");
+    trine_decision_free(d);
     trine_policy_release(p);
 }
 
@@ -1685,6 +1731,7 @@ int main(void)
         cmocka_unit_test(test_audience),
         cmocka_unit_test(test_tool_lookup),
         cmocka_unit_test(test_arg_comparisons),
+        cmocka_unit_test(test_arg_comparisons_exact),
         cmocka_unit_test(test_arg_in),
         cmocka_unit_test(test_arg_in_bool_vs_number),
         cmocka_unit_test(test_arg_strings),

@@ -114,7 +114,9 @@ static void assert_stmt_equal(const ast_stmt *a, const ast_stmt *b)
         assert_string_equal(x->path, y->path);
         assert_int_equal(x->kind, y->kind);
         assert_pattern_equal(&x->regex, &y->regex);
-        assert_true(x->number == y->number);
+        assert_int_equal(x->number.is_int, y->number.is_int);
+        assert_true(x->number.i == y->number.i);
+        assert_true(x->number.d == y->number.d);
         assert_int_equal(x->nliterals, y->nliterals);
         for (size_t k = 0; k < x->nliterals; k++)
             assert_true(json_equal(x->literals[k], y->literals[k]));

@@ -62,7 +62,6 @@ typedef struct observed {
     char shortest[NUM_BUF];
     char fixed[NUM_BUF];
     char canon_half[32], canon_hundred[32], canon_big[32];
-    char message_num[32];
     char canonical[64];
     int load_rc;
     char kind_below[32];
@@ -109,7 +108,6 @@ static void observe(observed *o)
     canon_real(2.5, o->canon_half);
     canon_real(100.0, o->canon_hundred);
     canon_real(1e300, o->canon_big);
-    eval_fmt_num(0.75, o->message_num);
 
     json_t *v = json_pack("{s:f,s:[f,i]}", "b", 1.5, "a", -0.25, 3);
     char *text = NULL;
@@ -143,7 +141,6 @@ static void expect_c_behaviour(const observed *o)
     assert_string_equal(o->canon_half, "2.5");
     assert_string_equal(o->canon_hundred, "100.0");
     assert_string_equal(o->canon_big, "1e+300");
-    assert_string_equal(o->message_num, "0.75");
     assert_string_equal(o->canonical, "{\"a\":[-0.25,3],\"b\":1.5}");
     /* "arg ratio < 2.5" read as 2.5, not 2. */
     assert_int_equal(o->load_rc, 0);

@@ -271,19 +271,20 @@ static void test_tool(void **state)
     assert_loc(a->regex.at, 3, 21);
     a = &s->args[1];
     assert_int_equal(a->kind, AST_C_MAX_LENGTH);
-    assert_true(a->number == 256.0);
+    assert_true(a->number.is_int && a->number.i == 256);
     assert_int_equal(s->args[2].kind, AST_C_REQUIRED);
     assert_string_equal(s->args[2].path, "title");
     a = &s->args[3];
     assert_string_equal(a->path, "opts.limit");
     assert_int_equal(a->kind, AST_C_LT);
-    assert_true(a->number == 10.0);
+    assert_true(a->number.is_int && a->number.i == 10);
     assert_int_equal(s->args[4].kind, AST_C_LE);
-    assert_true(s->args[4].number == -2.5);
+    assert_false(s->args[4].number.is_int);
+    assert_true(s->args[4].number.d == -2.5);
     assert_int_equal(s->args[5].kind, AST_C_GT);
-    assert_true(s->args[5].number == 0.0);
+    assert_true(s->args[5].number.is_int && s->args[5].number.i == 0);
     assert_int_equal(s->args[6].kind, AST_C_GE);
-    assert_true(s->args[6].number == 1.5);
+    assert_true(s->args[6].number.d == 1.5);
 
     a = &s->args[7];
     assert_int_equal(a->kind, AST_C_IN);
