@@ -17,7 +17,8 @@
  *      the status against its own reading of the header and claims.
  * Every mode also checks what holds for every input: jwt_is_jws says
  * "exactly two dots", a detail never holds the token, the kid buffer is
- * NUL-terminated, and JWT_OK comes only with claims that pass RFC 9068.
+ * NUL-terminated, JWT_OK comes only with claims that pass RFC 9068, and
+ * claims come back only with JWT_OK, JWT_EXPIRED or JWT_BAD_AUDIENCE.
  *
  * The key set is fixed: an RSA key (under two kids), a P-256 key and an
  * Ed25519 key, built at start-up from the test keys of fuzz_keys.h, plus a
@@ -199,14 +200,15 @@ static jwt_status claims_status(const json_t *c)
         return JWT_MALFORMED;
     if (!json_is_string(iss) || strcmp(json_string_value(iss), ISSUER) != 0)
         return JWT_BAD_ISSUER;
-    if (!aud_ok(json_object_get(c, "aud")))
-        return JWT_BAD_AUDIENCE;
     /* RFC 9068 requires exp: a token without one is malformed (not
      * expired, which would tell the client to refresh). */
     if (he == 0)
         return JWT_MALFORMED;
+    /* Expiry before audience, as DESIGN §2.4 step 1 orders them. */
     if ((double)NOW > exp + 60)
         return JWT_EXPIRED;
+    if (!aud_ok(json_object_get(c, "aud")))
+        return JWT_BAD_AUDIENCE;
     if ((hn == 1 && nbf > (double)NOW + 60) ||
         (hi == 1 && iat > (double)NOW + 60))
         return JWT_NOT_YET_VALID;
@@ -235,8 +237,12 @@ static jwt_status verify(const char *t, size_t n, const jwks *keys,
     jwt_status st = jwt_verify(t, n, keys, &p, claims, kid, sizeof kid, detail,
                                sizeof detail);
     check_outputs(t, n, st, kid, sizeof kid, detail, sizeof detail);
-    CHECK((st == JWT_OK) == (*claims != NULL), "claims exactly on JWT_OK");
-    CHECK(st != JWT_OK || json_is_object(*claims), "claims are an object");
+    bool authentic =
+        st == JWT_OK || st == JWT_EXPIRED || st == JWT_BAD_AUDIENCE;
+    CHECK(authentic == (*claims != NULL),
+          "claims exactly when the signature verified and the claims are "
+          "only expired or for another audience");
+    CHECK(*claims == NULL || json_is_object(*claims), "claims are an object");
     if (st == JWT_OK && check_claims)
         CHECK(claims_status(*claims) == JWT_OK,
               "an accepted token has good claims");

@@ -497,7 +497,7 @@ static bool audience_ok(const json_t *aud, const jwt_params *p)
 }
 
 /* Checks the RFC 9068 claims. Type errors come first (JWT_MALFORMED: a
- * token whose exp is a string is broken, not expired), then iss, aud, exp,
+ * token whose exp is a string is broken, not expired), then iss, exp, aud,
  * and nbf/iat. */
 static jwt_status check_claims(const json_t *claims, const jwt_params *p,
                                char *detail, size_t detail_len)
@@ -517,17 +517,18 @@ static jwt_status check_claims(const json_t *claims, const jwt_params *p,
         strcmp(json_string_value(iss), p->issuer) != 0)
         return fail(JWT_BAD_ISSUER, detail, detail_len,
                     "token iss is not the configured issuer");
-    if (p->n_audiences > 0 && !audience_ok(json_object_get(claims, "aud"), p))
-        return fail(JWT_BAD_AUDIENCE, detail, detail_len,
-                    "token aud does not name this server");
     /* Without exp the token is malformed, not expired: token_expired
      * would tell a client to refresh, and the issuer would send the same
      * kind of token again. */
     if (has_exp == 0)
         return fail(JWT_MALFORMED, detail, detail_len,
                     "token has no exp (RFC 9068 requires it)");
+    /* exp before aud, in the order of DESIGN §2.4 step 1. */
     if (past(now, exp, leeway))
         return fail(JWT_EXPIRED, detail, detail_len, "token has expired");
+    if (p->n_audiences > 0 && !audience_ok(json_object_get(claims, "aud"), p))
+        return fail(JWT_BAD_AUDIENCE, detail, detail_len,
+                    "token aud does not name this server");
     if (has_nbf == 1 && past(nbf, now, leeway))
         return fail(JWT_NOT_YET_VALID, detail, detail_len,
                     "token nbf is in the future");
@@ -565,12 +566,13 @@ jwt_status jwt_verify(const char *token, size_t len, const jwks *keys,
                   "token payload is not a JSON object");
         goto done;
     }
-    if (p->check_claims) {
+    if (p->check_claims)
         st = check_claims(payload, p, detail, detail_len);
-        if (st != JWT_OK)
-            goto done;
-    }
-    if (claims != NULL) {
+    /* Expired or for another audience, the claims are still authentic:
+     * the caller gets them, to decide and audit as it sees fit. */
+    bool authentic =
+        st == JWT_OK || st == JWT_EXPIRED || st == JWT_BAD_AUDIENCE;
+    if (claims != NULL && authentic) {
         *claims = payload;
         payload = NULL;
     }

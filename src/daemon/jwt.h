@@ -63,8 +63,10 @@ int jwt_is_jws(const char *token, size_t len);
 
 /*
  * Verifies token (len bytes, need not be NUL-terminated) against keys and p.
- * On JWT_OK *claims gets a new reference to the payload object (the caller
- * decrefs). On failure *claims is NULL and, when kid is non-NULL and the
+ * On JWT_OK, and on JWT_EXPIRED and JWT_BAD_AUDIENCE (the signature
+ * verified: the claims are authentic, only not acceptable here), *claims
+ * gets a new reference to the payload object (the caller decrefs). On
+ * other failures *claims is NULL and, when kid is non-NULL and the
  * status is JWT_UNKNOWN_KID, the header's kid is copied into kid (kid_len
  * bytes, NUL-terminated, "" if none) so the caller can refetch the key set
  * once and retry. detail (may be NULL) receives a short human-readable

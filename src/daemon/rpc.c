@@ -444,28 +444,6 @@ static void rpc_emit(daemon_ctx *ctx, job *j, const trine_policy *p,
     j->claimed = claimed ? grant : -1;
 }
 
-/* Evaluates params on p at now_ms and emits the decision (rpc_emit). */
-static void rpc_evaluate(daemon_ctx *ctx, job *j, const trine_policy *p,
-                         const json_t *params, int64_t now_ms,
-                         const char *token)
-{
-    trine_check_opts opts = {.now_ms = now_ms,
-                             .consent = consents_lookup,
-                             .consent_ctx = ctx->grants};
-    trine_decision *d = NULL;
-    char err[512] = "";
-    int rc = trine_check(p, params, &opts, &d, err, sizeof err);
-    if (rc != 0) {
-        if (rc == TRINE_EREQUEST)
-            rpc_fail(j, RPC_INVALID_PARAMS,
-                     err[0] ? err : "params are invalid");
-        else
-            rpc_fail_code(j, rc);
-        return;
-    }
-    rpc_emit(ctx, j, p, d, now_ms, token);
-}
-
 /* ---- Bearer tokens ----------------------------------------------------- */
 
 /* Finds the block that decides a tool, as the evaluator does: the exact
@@ -521,7 +499,42 @@ static int rpc_token_deny(const trine_policy *p, const json_t *params,
     return 0;
 }
 
-/* Decides a bearer check from the verifier's verdict: verified claims are
+/* Evaluates params on p at now_ms and emits the decision (rpc_emit).
+ * refused: a bearer token whose claims are authentic but which the
+ * verifier refused (expired, another audience), or NULL. The evaluator
+ * decides such a token as it would the same "token"; should it not deny,
+ * the verifier's own deny stands. */
+static void rpc_evaluate(daemon_ctx *ctx, job *j, const trine_policy *p,
+                         const json_t *params, int64_t now_ms,
+                         const char *token, const token_result *refused)
+{
+    trine_check_opts opts = {.now_ms = now_ms,
+                             .consent = consents_lookup,
+                             .consent_ctx = ctx->grants};
+    trine_decision *d = NULL;
+    char err[512] = "";
+    int rc = trine_check(p, params, &opts, &d, err, sizeof err);
+    if (rc != 0) {
+        if (rc == TRINE_EREQUEST)
+            rpc_fail(j, RPC_INVALID_PARAMS,
+                     err[0] ? err : "params are invalid");
+        else
+            rpc_fail_code(j, rc);
+        return;
+    }
+    if (refused != NULL && strcmp(d->kind, "deny") != 0) {
+        trine_decision_free(d);
+        d = NULL;
+        rc = rpc_token_deny(p, params, refused, &d);
+        if (rc != 0) {
+            rpc_fail_code(j, rc);
+            return;
+        }
+    }
+    rpc_emit(ctx, j, p, d, now_ms, token);
+}
+
+/* Decides a bearer check from the verifier's verdict: authentic claims are
  * evaluated exactly as a "token" would be; anything else is a deny with
  * the verifier's reason. The raw token leaves params here. */
 static void rpc_bearer_finish(daemon_ctx *ctx, job *j, const trine_policy *p,
@@ -542,7 +555,8 @@ static void rpc_bearer_finish(daemon_ctx *ctx, job *j, const trine_policy *p,
         if (json_object_set(params, "token", res->claims) != 0)
             rc = TRINE_ENOMEM;
         else
-            rpc_evaluate(ctx, j, p, params, now_ms, col.data);
+            rpc_evaluate(ctx, j, p, params, now_ms, col.data,
+                         res->reason != NULL ? res : NULL);
     } else if (rc == 0) {
         trine_decision *d = NULL;
         rc = rpc_token_deny(p, params, res, &d);
@@ -578,11 +592,6 @@ static bool rpc_bearer_read(job *j, const trine_policy *p, json_t *params,
                             const json_t **bearer, token_request *q)
 {
     *bearer = json_object_get(params, "bearer");
-    if (json_object_get(params, "token") != NULL) {
-        rpc_fail(j, RPC_INVALID_PARAMS,
-                 "params: give token or bearer, not both");
-        return false;
-    }
     if (!json_is_string(*bearer)) {
         rpc_fail(j, RPC_INVALID_PARAMS, "params.bearer must be a string");
         return false;
@@ -612,6 +621,12 @@ static void rpc_scrub_line(job *j)
  * JOB_TOKEN with the request kept in the job. */
 static void rpc_bearer(daemon_ctx *ctx, job *j, json_t *params)
 {
+    if (json_object_get(params, "token") != NULL) {
+        rpc_fail(j, RPC_INVALID_PARAMS,
+                 "params: give token or bearer, not both");
+        rpc_scrub_line(j);
+        return;
+    }
     if (ctx->tokens == NULL) {
         rpc_fail(j, RPC_INVALID_PARAMS, RPC_BEARER_MSG);
         rpc_scrub_line(j);
@@ -684,7 +699,7 @@ static void rpc_check(daemon_ctx *ctx, job *j, const json_t *params)
         return;
     }
     trine_policy *p = snapshot_acquire(ctx->snap);
-    rpc_evaluate(ctx, j, p, params, log_now_ms(), NULL);
+    rpc_evaluate(ctx, j, p, params, log_now_ms(), NULL, NULL);
     trine_policy_release(p);
 }
 

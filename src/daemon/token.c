@@ -168,7 +168,6 @@ static void token_jwt_result(token_result *r, jwt_status st, json_t *claims,
         token_verified(r, TOKEN_VIA_JWT, claims);
         return;
     }
-    json_decref(claims);
     const char *name = jwt_status_name(st);
     char words[48];
     snprintf(words, sizeof words, "%s", name);
@@ -186,6 +185,13 @@ static void token_jwt_result(token_result *r, jwt_status st, json_t *claims,
                    words, detail);
     else
         token_fail(r, TOKEN_VIA_JWT, name, reason, "bearer token: %s", words);
+    /* Signed by the issuer, but expired or for another server: the claims
+     * are authentic, so the evaluator decides (step 1 gives the same reason
+     * and rule as for "token") and the audit row names who sent it. */
+    if (st == JWT_EXPIRED || st == JWT_BAD_AUDIENCE)
+        r->claims = claims;
+    else
+        json_decref(claims);
 }
 
 static void token_unreachable(token_result *r, token_via via, const char *why)

@@ -113,11 +113,14 @@ typedef struct token_result {
      * "inactive", "unreachable", "bad_response", "malformed" or
      * "unsupported". Static. */
     const char *outcome;
-    /* On "verified": a reference to the claims, which the caller must not
-     * modify (they may be shared with the cache). NULL otherwise. */
+    /* On "verified", and on "expired" and "bad_audience" (a JWT whose
+     * signature and issuer verified): a reference to the claims, which the
+     * caller must not modify (they may be shared with the cache). NULL
+     * otherwise. */
     json_t *claims;
-    /* Otherwise, the decision's reason ("token_invalid", "token_expired",
-     * "audience_mismatch"; static) and a detail for its reasons entry. */
+    /* Unless "verified", the decision's reason ("token_invalid",
+     * "token_expired", "audience_mismatch"; static) and a detail for its
+     * reasons entry. */
     const char *reason;
     char detail[384];
 } token_result;
@@ -150,8 +153,8 @@ void token_check_remote(token_verifier *v, http_client *h, const char *token,
 void token_prefetch(token_verifier *v, http_client *h, int64_t now_ms);
 
 /* Appends the audit `token` column for r: a JSON object {"via", "outcome",
- * and "iss", "sub", "client_id", "jti" when the verified claims carry them
- * as strings}. Returns 0 or TRINE_ENOMEM. */
+ * and "iss", "sub", "client_id", "jti" when r's claims carry them as
+ * strings}. Returns 0 or TRINE_ENOMEM. */
 int token_audit_json(const token_result *r, strbuf *b);
 
 /* ---- Pieces exposed for the unit tests --------------------------------- */

@@ -147,6 +147,16 @@ class BearerTestCase(tt.DaemonTestCase):
                              " WHERE decision_id = ?", (audit_id,)).fetchone()
         return None if row is None else json.loads(row["token"])
 
+    def assertSameAsToken(self, result, claims_sent):
+        """Checks that a bearer check got exactly what the same claims sent
+        as "token" get; returns the latter."""
+        p = bearer_params(None)
+        del p["bearer"]
+        p["token"] = claims_sent
+        same = self.c.check(p)
+        self.assertEqual(without_audit_id(result), without_audit_id(same))
+        return same
+
     def assertDetail(self, result, code, prefix):
         entries = [r for r in result["reasons"] if r["code"] == code]
         self.assertEqual(len(entries), 1, result)
@@ -167,12 +177,7 @@ class JwtTest(BearerTestCase):
             self.raw_tokens.append(tok)
             r = self.check(tok)
             self.assertDecision(r, "allow", "allow")
-            # Exactly what the same claims sent as "token" get.
-            p = bearer_params(None)
-            del p["bearer"]
-            p["token"] = c
-            same = self.c.check(p)
-            self.assertEqual(without_audit_id(r), without_audit_id(same))
+            same = self.assertSameAsToken(r, c)
             self.assertEqual(self.token_column(r["audit_id"]), {
                 "via": "jwt", "outcome": "verified", "iss": ISSUER,
                 "sub": "alice", "client_id": "claude-desktop",
@@ -229,16 +234,34 @@ class JwtTest(BearerTestCase):
         self.assertDecision(r, "deny", "token_invalid")
         self.assertDetail(r, "token_invalid", "bearer token: bad issuer")
 
+        # Signed by the issuer but expired, or for another server: decided
+        # exactly as the same claims sent as "token" (step 1's order: exp
+        # before aud), and the audit row still names who sent it.
+        past = int(time.time()) - 3600
+        for extra, reason, outcome in [
+                ({"aud": "https://elsewhere.example"}, "audience_mismatch",
+                 "bad_audience"),
+                ({"exp": past}, "token_expired", "expired"),
+                ({"exp": past, "aud": "https://elsewhere.example"},
+                 "token_expired", "expired")]:
+            c = claims(jti="jti-refused", **extra)
+            tok = k.token(c)
+            self.raw_tokens.append(tok)
+            r = self.check(tok)
+            self.assertDecision(r, "deny", reason)
+            self.assertSameAsToken(r, c)
+            self.assertEqual(self.token_column(r["audit_id"]), {
+                "via": "jwt", "outcome": outcome, "iss": ISSUER,
+                "sub": "alice", "client_id": "claude-desktop",
+                "jti": "jti-refused"})
+            with self.d.db() as db:
+                row = db.execute("SELECT user, agent FROM decisions WHERE "
+                                 "id = ?", (r["audit_id"],)).fetchone()
+            self.assertEqual((row["user"], row["agent"]),
+                             ("alice", "claude-desktop"))
         r = self.check(self.sign(k, aud="https://elsewhere.example"))
-        self.assertDecision(r, "deny", "audience_mismatch")
-        self.assertDetail(r, "audience_mismatch", "bearer token: bad audience")
         self.assertEqual([x.get("rule") for x in r["reasons"]],
                          [tt.rule('server "github"')])
-
-        r = self.check(self.sign(k, exp=int(time.time()) - 3600))
-        self.assertDecision(r, "deny", "token_expired")
-        self.assertEqual(self.token_column(r["audit_id"]),
-                         {"via": "jwt", "outcome": "expired"})
 
         r = self.check(self.sign(k, nbf=int(time.time()) + 3600))
         self.assertDecision(r, "deny", "token_invalid")

@@ -279,6 +279,9 @@ static void test_method_params(void **state)
         {"check", NULL, RPC_INVALID_PARAMS, "params is required"},
         {"check", "{\"bearer\":\"eyJ...\"}", RPC_INVALID_PARAMS,
          RPC_BEARER_MSG},
+        /* Both, whether or not bearer tokens are configured. */
+        {"check", "{\"bearer\":\"eyJ...\",\"token\":{}}", RPC_INVALID_PARAMS,
+         "params: give token or bearer, not both"},
         {"policy.tools", "{}", RPC_INVALID_PARAMS, "params.server is required"},
         {"policy.tools", "{\"server\":\"github\\u0000x\"}", RPC_INVALID_PARAMS,
          "params.server must be a string without NUL"},

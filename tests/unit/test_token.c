@@ -222,6 +222,17 @@ static void expect_failed(token_result *r, const char *outcome,
     token_result_clear(r);
 }
 
+/* A JWT signed by the issuer but expired or for another server: refused,
+ * with the authentic claims kept for the evaluator and the audit row. */
+static void expect_refused(token_result *r, const char *outcome,
+                           const char *reason, const char *detail)
+{
+    assert_true(json_is_object(r->claims));
+    json_decref(r->claims);
+    r->claims = NULL;
+    expect_failed(r, outcome, reason, detail);
+}
+
 static void expect_audit(const token_result *r, const char *want)
 {
     strbuf b;
@@ -705,10 +716,11 @@ static void test_jwt_outcomes(void **state)
                            "\"aud\":\"https://elsewhere\",\"exp\":1767229200}",
                            0);
     assert_int_equal(local(v, aud, T0, &r), TOKEN_DONE);
-    expect_audit(&r, "{\"via\":\"jwt\",\"outcome\":\"bad_audience\"}");
-    expect_failed(&r, "bad_audience", "audience_mismatch",
-                  "bearer token: bad audience (token aud does not name this "
-                  "server)");
+    expect_audit(&r, "{\"via\":\"jwt\",\"outcome\":\"bad_audience\","
+                     "\"iss\":\"" ISSUER "\",\"sub\":\"alice\"}");
+    expect_refused(&r, "bad_audience", "audience_mismatch",
+                   "bearer token: bad audience (token aud does not name this "
+                   "server)");
     /* No audience configured for the server: no audience check. */
     token_request q = {.now_ms = T0 * 1000};
     token_check_local(v, aud, strlen(aud), &q, &r);
@@ -716,8 +728,8 @@ static void test_jwt_outcomes(void **state)
 
     char *old = token_with(0, "k0", NULL, T0 - 7200);
     assert_int_equal(local(v, old, T0, &r), TOKEN_DONE);
-    expect_failed(&r, "expired", "token_expired",
-                  "bearer token: expired (token has expired)");
+    expect_refused(&r, "expired", "token_expired",
+                   "bearer token: expired (token has expired)");
     /* 60 s of leeway. */
     char *edge = token_with(0, "k0", NULL, T0 - 3600 - 60);
     local(v, edge, T0, &r);
@@ -1020,10 +1032,14 @@ static void test_rpc_bearer(void **state)
                        tok);
     j = rpc_line(x, params);
     assert_int_equal(j->kind, JOB_CHECK);
+    /* Decided by the evaluator, as the same claims sent as "token". */
     assert_non_null(strstr(
         j->out.data, "\"reasons\":[{\"code\":\"audience_mismatch\","
-                     "\"rule\":\"github.trine:1\",\"detail\":\"bearer token: "
-                     "bad audience (token aud does not name this server)\"}"));
+                     "\"rule\":\"github.trine:1\",\"detail\":\"aud names no "
+                     "audience of server \\\"github\\\"\"}"));
+    assert_string_equal(job_col_text(j, JCOL_TOKEN),
+                        "{\"via\":\"jwt\",\"outcome\":\"bad_audience\","
+                        "\"iss\":\"" ISSUER "\",\"sub\":\"alice\"}");
     job_free(j);
     free(params);
     free(tok);
