@@ -242,14 +242,14 @@ static void rpc_fail_code(job *j, int err)
         rpc_fail(j, RPC_INTERNAL_ERROR, trine_strerror(err));
 }
 
-/* Checks that params.name is absent or a string; sets *out (NULL when
- * absent). Returns false after failing j. */
+/* Checks that params.name is absent (or null) or a string; sets *out (NULL
+ * when absent). Returns false after failing j. */
 static bool rpc_opt_string(job *j, const json_t *params, const char *name,
                            const char **out)
 {
     *out = NULL;
     const json_t *v = params ? json_object_get(params, name) : NULL;
-    if (v == NULL)
+    if (v == NULL || json_is_null(v))
         return true;
     if (!json_is_string(v) ||
         strlen(json_string_value(v)) != json_string_length(v)) {
@@ -304,7 +304,8 @@ static bool rpc_only_params(job *j, const json_t *params, const char *method,
     return true;
 }
 
-/* Reads params.name as a positive integer into *out (-1 when absent).
+/* Reads params.name as a positive integer into *out (-1 when absent or
+ * null).
  * Returns false after failing j when it is present and not one, or absent
  * and required. */
 static bool rpc_positive(job *j, const json_t *params, const char *name,
@@ -312,7 +313,7 @@ static bool rpc_positive(job *j, const json_t *params, const char *name,
 {
     *out = -1;
     const json_t *v = params ? json_object_get(params, name) : NULL;
-    if (v == NULL && !required)
+    if ((v == NULL || json_is_null(v)) && !required)
         return true;
     if (!json_is_integer(v) || json_integer_value(v) <= 0) {
         char msg[96];

@@ -259,9 +259,10 @@ void claims_read(claims *c, const json_t *token)
             c->agent_problem = "azp must be a non-empty string";
     }
 
-    /* `scope` decides when present (a space-separated string per RFC 9068;
-     * any other type grants nothing); `scp` is the fallback. */
-    if (f.scope != NULL)
+    /* `scope` decides when present and not null (a space-separated string
+     * per RFC 9068; any other type grants nothing); `scp` is the
+     * fallback, as azp is for client_id. */
+    if (f.scope != NULL && !json_is_null(f.scope))
         c->scopes = json_is_string(f.scope) ? f.scope : NULL;
     else
         c->scopes = f.scp;

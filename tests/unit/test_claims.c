@@ -179,6 +179,13 @@ static void test_scopes(void **state)
     assert_string_equal(buf, "");
     json_decref(t);
 
+    /* A null `scope` is absent: scp counts. */
+    t = tok("{\"scope\":null,\"scp\":[\"b\"]}");
+    claims_read(&c, t);
+    joined(c.scopes, true, buf, sizeof buf);
+    assert_string_equal(buf, "b");
+    json_decref(t);
+
     t = tok("{\"scope\":\"\"}");
     claims_read(&c, t);
     joined(c.scopes, true, buf, sizeof buf);

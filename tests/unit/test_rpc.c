@@ -323,6 +323,11 @@ static void test_method_params(void **state)
          RPC_INVALID_PARAMS, "params.ttl must be at most 3162240000 seconds"},
         {"consent.revoke", "{}", RPC_INVALID_PARAMS,
          "params.consent_id or params.user is required"},
+        /* null is absent. */
+        {"consent.revoke", "{\"consent_id\":null,\"user\":null}",
+         RPC_INVALID_PARAMS, "params.consent_id or params.user is required"},
+        {"consent.grant", "{\"audit_id\":null,\"ttl\":null}",
+         RPC_INVALID_PARAMS, "params.audit_id must be a positive integer"},
         {"consent.revoke", "{\"consent_id\":\"x\"}", RPC_INVALID_PARAMS,
          "params.consent_id must be a positive integer"},
         {"consent.revoke", "{\"consent_id\":2,\"user\":\"a\"}",
