@@ -129,6 +129,13 @@ TRINE_API void trine_policy_release(trine_policy *p);
  * Owned by the policy. */
 TRINE_API const char *trine_policy_revision(const trine_policy *p);
 
+/* True when a and b were loaded from the same file names with the same
+ * bytes. The revision is a plain concatenation, so two different sets of
+ * files can share one (a comment swallowing the next file's name); this
+ * compares without that ambiguity. */
+TRINE_API bool trine_policy_same_sources(const trine_policy *a,
+                                         const trine_policy *b);
+
 /* Returns a new object: {"revision", "files":[names], "loaded_at":
  * unix ms, "counts":{"scope":N,"role":N,"user":N,"group":N,"agent":N,
  * "server":N,"tool":N,"forbid":N,"rules":N}}. NULL on allocation failure. */

@@ -136,8 +136,7 @@ int snapshot_reload(snapshot *s)
     }
     trine_diag_free(diag);
     trine_policy *cur = snapshot_acquire(s);
-    bool same =
-        strcmp(trine_policy_revision(cur), trine_policy_revision(p)) == 0;
+    bool same = trine_policy_same_sources(cur, p);
     logline l;
     if (same) {
         if (log_begin(&l, LOG_INFO, "policy_unchanged")) {

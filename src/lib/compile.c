@@ -640,8 +640,20 @@ static int compile_finish(compile_ctx *c)
     return 0;
 }
 
-/* Names the files and computes the revision: SHA-256 over each file's name
- * and bytes, in load order. */
+/* Feeds n bytes to md, preceded by n as 8 big-endian bytes. */
+static int digest_framed(EVP_MD_CTX *md, const void *data, size_t n)
+{
+    unsigned char len[8];
+    uint64_t v = n;
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        len[i] = (unsigned char)(v & 0xff);
+    return EVP_DigestUpdate(md, len, sizeof len) &&
+           EVP_DigestUpdate(md, data, n);
+}
+
+/* Names the files and computes the revision (SHA-256 over each file's name
+ * and bytes, in load order, as DESIGN §2 says) and the sources digest (the
+ * same, each piece preceded by its length). */
 static int compile_revision(compile_ctx *c, const trine_source *srcs, size_t n)
 {
     trine_policy *p = c->p;
@@ -650,24 +662,25 @@ static int compile_revision(compile_ctx *c, const trine_source *srcs, size_t n)
         return TRINE_ENOMEM;
     p->nfiles = n;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (md == NULL)
-        return TRINE_ENOMEM;
-    int ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    for (size_t i = 0; i < n; i++) {
+    EVP_MD_CTX *framed = EVP_MD_CTX_new();
+    int ok = md != NULL && framed != NULL &&
+             EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+             EVP_DigestInit_ex(framed, EVP_sha256(), NULL);
+    for (size_t i = 0; ok && i < n; i++) {
         const char *name = srcs[i].name ? srcs[i].name : "";
         p->files[i] = compile_strdup(c->a, name);
-        if (p->files[i] == NULL) {
-            EVP_MD_CTX_free(md);
-            return TRINE_ENOMEM;
-        }
-        ok = ok && EVP_DigestUpdate(md, name, strlen(name));
-        ok = ok && EVP_DigestUpdate(md, srcs[i].data, srcs[i].len);
+        ok = p->files[i] != NULL && EVP_DigestUpdate(md, name, strlen(name)) &&
+             EVP_DigestUpdate(md, srcs[i].data, srcs[i].len) &&
+             digest_framed(framed, name, strlen(name)) &&
+             digest_framed(framed, srcs[i].data, srcs[i].len);
     }
-    unsigned char h[EVP_MAX_MD_SIZE];
-    unsigned hlen = 0;
-    ok = ok && EVP_DigestFinal_ex(md, h, &hlen);
+    unsigned char h[EVP_MAX_MD_SIZE], f[EVP_MAX_MD_SIZE];
+    unsigned hlen = 0, flen = 0;
+    ok = ok && EVP_DigestFinal_ex(md, h, &hlen) &&
+         EVP_DigestFinal_ex(framed, f, &flen);
     EVP_MD_CTX_free(md);
-    if (!ok || hlen != 32)
+    EVP_MD_CTX_free(framed);
+    if (!ok || hlen != 32 || flen != 32)
         return TRINE_ENOMEM;
     static const char hex[] = "0123456789abcdef";
     memcpy(p->revision, "sha256:", 7);
@@ -676,6 +689,7 @@ static int compile_revision(compile_ctx *c, const trine_source *srcs, size_t n)
         p->revision[8 + 2 * i] = hex[h[i] & 15];
     }
     p->revision[71] = '\0';
+    memcpy(p->sources_digest, f, sizeof p->sources_digest);
     return 0;
 }
 

@@ -254,6 +254,13 @@ const char *trine_policy_revision(const trine_policy *p)
     return p != NULL ? p->revision : "";
 }
 
+bool trine_policy_same_sources(const trine_policy *a, const trine_policy *b)
+{
+    return a != NULL && b != NULL &&
+           memcmp(a->sources_digest, b->sources_digest,
+                  sizeof a->sources_digest) == 0;
+}
+
 /* Sets key of obj to a new value; false when either is NULL or on OOM. */
 static bool load_set(json_t *obj, const char *key, json_t *v)
 {

@@ -228,6 +228,9 @@ typedef struct policy_counts {
 struct trine_policy {
     atomic_long refs;
     char revision[7 + 64 + 1];
+    /* SHA-256 over each file's name and bytes, each preceded by its
+     * length: unlike the revision, no two sets of files share it. */
+    unsigned char sources_digest[32];
     char **files; /* base names, load order */
     size_t nfiles;
     int64_t loaded_at_ms;

@@ -145,6 +145,31 @@ class ReloadTest(tt.DaemonTestCase):
         self.assertEqual(self.c.result("policy.status")["files"],
                          ["github.trine", "tools.trine"])
 
+    def test_policy_with_an_equal_revision_is_still_loaded(self):
+        # The revision concatenates names and bytes (DESIGN section 2), so
+        # a comment can swallow the next file's name: these two policies
+        # share a revision, and the second forbids everything. A reload
+        # compares the files, not the revision.
+        rev0 = self.c.result("policy.status")["revision"]
+        self.d.write_policy({"a.trine": '#b.trineforbid * on "repo:*"'})
+        rev1 = wait_revision(self.c, lambda rev: rev != rev0)
+        self.assertDecision(self.c.check(tt.check_params()), "allow", "allow")
+        # Both files change at once (one reload, as inotify events are
+        # debounced); should a reload see the first change alone, the
+        # second still brings the revision back to rev1.
+        self.d.write_policy({"b.trine": 'forbid * on "repo:*"',
+                             "a.trine": "#"})
+        deadline = time.monotonic() + 20
+        while True:
+            r = self.c.check(tt.check_params())
+            if r["reason"] == "forbidden" and r["policy_revision"] == rev1:
+                break
+            self.assertLess(time.monotonic(), deadline, r)
+            time.sleep(0.05)
+        self.assertEqual(r["reasons"][0]["rule"], "b.trine:1")
+        self.assertEqual(self.c.result("policy.status")["files"],
+                         ["a.trine", "b.trine", "github.trine", "tools.trine"])
+
     def test_emptied_policy_dir_is_refused(self):
         # A directory without any *.trine file is a load error: the old
         # policy keeps serving.

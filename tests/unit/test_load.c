@@ -158,9 +158,37 @@ static void test_dir_matches_sources(void **state)
     assert_int_equal(trine_policy_load_sources(rev, 2, NULL, &p3), 0);
     assert_string_not_equal(trine_policy_revision(p1),
                             trine_policy_revision(p3));
+    assert_true(trine_policy_same_sources(p1, p2));
+    assert_false(trine_policy_same_sources(p1, p3));
     trine_policy_release(p1);
     trine_policy_release(p2);
     trine_policy_release(p3);
+}
+
+static void test_revision_collision(void **state)
+{
+    (void)state;
+    /* The revision concatenates names and bytes as DESIGN §2 says, so a
+     * comment that ends one file can swallow the next file's name: these
+     * two policies share a revision, yet the second forbids everything.
+     * Their sources tell them apart. */
+    static const char base[] = "scope \"s\" { allow a on \"*\" }\n";
+    static const char swallowed[] = "#b.trineforbid * on \"*\"\n";
+    static const char forbid[] = "forbid * on \"*\"\n";
+    trine_source one[] = {{"a.trine", swallowed, sizeof swallowed - 1},
+                          {"base.trine", base, sizeof base - 1}};
+    trine_source two[] = {{"a.trine", "#", 1},
+                          {"b.trine", forbid, sizeof forbid - 1},
+                          {"base.trine", base, sizeof base - 1}};
+    trine_policy *p1 = NULL, *p2 = NULL;
+    assert_int_equal(trine_policy_load_sources(one, 2, NULL, &p1), 0);
+    assert_int_equal(trine_policy_load_sources(two, 3, NULL, &p2), 0);
+    assert_string_equal(trine_policy_revision(p1), trine_policy_revision(p2));
+    assert_false(trine_policy_same_sources(p1, p2));
+    assert_true(trine_policy_same_sources(p1, p1));
+    assert_false(trine_policy_same_sources(p1, NULL));
+    trine_policy_release(p1);
+    trine_policy_release(p2);
 }
 
 static void test_dir_without_policy(void **state)
@@ -359,6 +387,7 @@ int main(void)
                                         teardown_dir),
         cmocka_unit_test_setup_teardown(test_dir_errors_use_base_names,
                                         setup_dir, teardown_dir),
+        cmocka_unit_test(test_revision_collision),
         cmocka_unit_test(test_sources_edge_cases),
         cmocka_unit_test(test_retain_release),
         cmocka_unit_test(test_tools_report),
