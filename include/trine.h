@@ -92,7 +92,8 @@ TRINE_API size_t trine_diag_errors(const trine_diag *d);
 /* Returns item i (borrowed), or NULL when i is out of range. */
 TRINE_API const trine_diag_item *trine_diag_at(const trine_diag *d, size_t i);
 /* Prints every item, one per line: "file:line:col: message" for errors and
- * "file:line:col: warning: message" for warnings. Returns 0 or TRINE_EIO. */
+ * "file:line:col: warning: message" for warnings, with control characters
+ * and bytes that are not UTF-8 shown as \xNN. Returns 0 or TRINE_EIO. */
 TRINE_API int trine_diag_print(const trine_diag *d, FILE *out);
 
 /* ---- Policies ---------------------------------------------------------- */

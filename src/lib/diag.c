@@ -136,18 +136,46 @@ bool diag_add(trine_diag *d, trine_diag_level level, const char *file,
     return diag_push(d, level, file, line, col, sb_take(&b));
 }
 
+/* Writes s with every control character (Unicode Cc) and every byte that
+ * is not part of valid UTF-8 as \xNN, so that no file name or policy text
+ * quoted in a message can drive the terminal. Returns false on an output
+ * error. */
+static bool diag_put_safe(FILE *out, const char *s)
+{
+    size_t n = strlen(s), i = 0;
+    bool ok = true;
+    while (i < n && ok) {
+        size_t good = i + utf8_check(s + i, n - i);
+        while (i < good && ok) {
+            size_t len;
+            uint32_t cp = utf8_decode(s + i, &len);
+            if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+                for (size_t k = 0; k < len && ok; k++)
+                    ok = fprintf(out, "\\x%02x", (unsigned char)s[i + k]) > 0;
+            } else {
+                ok = fwrite(s + i, 1, len, out) == len;
+            }
+            i += len;
+        }
+        if (i < n && ok) {
+            ok = fprintf(out, "\\x%02x", (unsigned char)s[i]) > 0;
+            i++;
+        }
+    }
+    return ok;
+}
+
 int trine_diag_print(const trine_diag *d, FILE *out)
 {
     for (size_t i = 0; d != NULL && i < d->count; i++) {
         const trine_diag_item *it = &d->items[i];
         const char *lvl = it->level == TRINE_DIAG_WARNING ? "warning: " : "";
-        int rc;
-        if (it->line > 0)
-            rc = fprintf(out, "%s:%u:%u: %s%s\n", it->file, it->line, it->col,
-                         lvl, it->message);
-        else
-            rc = fprintf(out, "%s: %s%s\n", it->file, lvl, it->message);
-        if (rc < 0)
+        bool ok = diag_put_safe(out, it->file);
+        if (ok && it->line > 0)
+            ok = fprintf(out, ":%u:%u", it->line, it->col) > 0;
+        ok = ok && fprintf(out, ": %s", lvl) > 0 &&
+             diag_put_safe(out, it->message) && fputc('\n', out) != EOF;
+        if (!ok)
             return TRINE_EIO;
     }
     return 0;

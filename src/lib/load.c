@@ -165,8 +165,8 @@ static int load_list(DIR *d, const char *dir, trine_diag *diag, ptrvec *names)
         size_t nlen = strlen(e->d_name);
         if (utf8_check(e->d_name, nlen) != nlen) {
             /* Names reach JSON (status, decisions): they must be text. */
-            diag_add(diag, TRINE_DIAG_ERROR, dir, 0, 0,
-                     "a policy file name is not valid UTF-8");
+            diag_add(diag, TRINE_DIAG_ERROR, e->d_name, 0, 0,
+                     "the file name is not valid UTF-8; rename the file");
             return TRINE_EIO;
         }
         struct stat st;

@@ -68,6 +68,10 @@ static void test_print(void **state)
     diag_add(d, TRINE_DIAG_WARNING, "a.trine", 9, 1,
              "role x is bound to no one");
     diag_add(d, TRINE_DIAG_ERROR, "dir", 0, 0, "no *.trine file in dir");
+    /* Nothing from a file name or the policy reaches the terminal raw:
+     * control characters (C0, DEL, C1) and bytes that are not UTF-8. */
+    diag_add(d, TRINE_DIAG_ERROR, "\033[31mred.trine", 1, 2,
+             "found string \"\033]0;x\007\xc2\x9b\xff\xc3\xa9\"");
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -76,7 +80,9 @@ static void test_print(void **state)
     fclose(f);
     assert_string_equal(buf, "a.trine:2:5: unterminated string\n"
                              "a.trine:9:1: warning: role x is bound to no one\n"
-                             "dir: no *.trine file in dir\n");
+                             "dir: no *.trine file in dir\n"
+                             "\\x1b[31mred.trine:1:2: found string "
+                             "\"\\x1b]0;x\\x07\\xc2\\x9b\\xff\xc3\xa9\"\n");
     free(buf);
     trine_diag_free(d);
 }

@@ -210,35 +210,41 @@ static void test_dir_without_policy(void **state)
     trine_diag_free(d);
 }
 
+/* Loading dir fails with TRINE_EIO and exactly one error, about file. */
+static void expect_io_error(const char *dir, const char *file,
+                            const char *message)
+{
+    trine_diag *d = trine_diag_new();
+    trine_policy *p = (trine_policy *)1;
+    assert_int_equal(trine_policy_load_dir(dir, d, &p), TRINE_EIO);
+    assert_null(p);
+    assert_int_equal(trine_diag_count(d), 1);
+    assert_string_equal(trine_diag_at(d, 0)->file, file);
+    assert_string_equal(trine_diag_at(d, 0)->message, message);
+    trine_diag_free(d);
+}
+
 static void test_dir_unreadable(void **state)
 {
     (void)state;
-    trine_diag *d = trine_diag_new();
-    trine_policy *p = (trine_policy *)1;
     char missing[128];
     snprintf(missing, sizeof missing, "%s/none", tmp);
-    assert_int_equal(trine_policy_load_dir(missing, d, &p), TRINE_EIO);
-    assert_null(p);
-    assert_int_equal(trine_diag_count(d), 1);
-    assert_string_equal(trine_diag_at(d, 0)->message,
-                        "cannot open the policy directory: No such file or "
-                        "directory");
-    assert_string_equal(trine_diag_at(d, 0)->file, missing);
-    trine_diag_free(d);
+    expect_io_error(missing, missing,
+                    "cannot open the policy directory: No such file or "
+                    "directory");
 
     /* A file that cannot be read (here a dangling link). */
     write_file(tmp, "a.trine", file_a);
     char link[128];
     snprintf(link, sizeof link, "%s/b.trine", tmp);
     assert_int_equal(symlink("gone", link), 0);
-    d = trine_diag_new();
-    assert_int_equal(trine_policy_load_dir(tmp, d, &p), TRINE_EIO);
-    assert_null(p);
-    assert_int_equal(trine_diag_count(d), 1);
-    assert_string_equal(trine_diag_at(d, 0)->file, "b.trine");
-    assert_string_equal(trine_diag_at(d, 0)->message,
-                        "cannot read: No such file or directory");
-    trine_diag_free(d);
+    expect_io_error(tmp, "b.trine", "cannot read: No such file or directory");
+    unlink(link);
+
+    /* A name that is not UTF-8 is named (trine_diag_print escapes it). */
+    write_file(tmp, "\xff.trine", file_a);
+    expect_io_error(tmp, "\xff.trine",
+                    "the file name is not valid UTF-8; rename the file");
 }
 
 static void test_dir_errors_use_base_names(void **state)
