@@ -6,12 +6,14 @@
  * depends on, so a schema change is made in one place.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/store_int.h"
 
@@ -501,6 +503,12 @@ static int store_setup(store *s, const char *path, const store_opts *o)
         flags |= SQLITE_OPEN_READWRITE;
     } else {
         flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        /* A new log is made owner read-write, group read (the umask may
+         * take more away): its arguments are nobody else's business.
+         * SQLite gives the -wal and -shm files the mode of the database. */
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        if (fd >= 0)
+            close(fd);
     }
     int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
     if (rc != SQLITE_OK)

@@ -90,6 +90,20 @@ class LifecycleTest(tt.DaemonTestCase):
         self.assertTrue(stat.S_ISSOCK(st.st_mode))
         self.assertEqual(stat.S_IMODE(st.st_mode), 0o660)
 
+    def test_new_audit_log_is_not_world_readable(self):
+        # Under the usual umask 022 a new log and its WAL are 0640: the
+        # arguments of every call are nobody else's business.
+        old = os.umask(0o022)
+        try:
+            d = self.start_daemon()
+            c = d.conn()
+            self.addCleanup(c.close)
+            self.assertDecision(c.check(tt.check_params()), "allow", "allow")
+        finally:
+            os.umask(old)
+        for path in (d.audit, d.audit + "-wal"):
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o640, path)
+
     def test_socket_mode_flag(self):
         d = self.start_daemon(socket_mode="0600")
         self.assertEqual(stat.S_IMODE(os.stat(d.socket).st_mode), 0o600)
