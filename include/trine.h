@@ -190,9 +190,9 @@ typedef struct trine_consent_query {
     const char *tool;
     trine_consent_mode mode;
     const char *session;   /* NULL when the request carries none */
-    const char *args_hash; /* hex SHA-256 of the canonical JSON arguments
-                              for TRINE_CONSENT_ALWAYS (the one mode bound
-                              to the arguments); NULL for the others */
+    const char *args_hash; /* trine_arguments_hash of the arguments for
+                              TRINE_CONSENT_ALWAYS (the one mode bound to
+                              the arguments); NULL for the others */
     int64_t now_ms;
 } trine_consent_query;
 
@@ -264,7 +264,7 @@ TRINE_API const char *trine_decision_chain(const trine_decision *d);
 /* The arguments with every `redact`ed path replaced by "[redacted]", as a
  * compact JSON text (keys sorted), or NULL when the request had none. */
 TRINE_API const char *trine_decision_arguments(const trine_decision *d);
-/* Hex SHA-256 of the canonical JSON of the (unredacted) arguments. */
+/* trine_arguments_hash of the (unredacted) arguments. */
 TRINE_API const char *trine_decision_args_hash(const trine_decision *d);
 /* The tool's consent mode (TRINE_CONSENT_NONE when it has none or the check
  * stopped before finding the tool), and for `once for D` the duration in
@@ -283,6 +283,15 @@ TRINE_API int64_t trine_decision_consent_grant(const trine_decision *d);
  * reals in the shortest form that reads back the same. On success *out is
  * caller-owned (trine_free). Returns 0 or TRINE_ENOMEM / TRINE_EINVAL. */
 TRINE_API int trine_json_canonical(const json_t *v, char **out, size_t *len);
+
+/* Writes into hex (65 bytes with the NUL) the hash that binds an `always`
+ * grant to a call's arguments (args an object, or NULL for none): the
+ * lowercase hex SHA-256 of their canonical JSON in value form, where a
+ * member whose value is null is left out and an integral real is written
+ * as an integer, so arguments that evaluate alike ({"n":1}, {"n":1.0,
+ * "x":null}) hash alike. It equals trine_decision_args_hash of a decision
+ * on those arguments. Returns 0, TRINE_EINVAL or TRINE_ENOMEM. */
+TRINE_API int trine_arguments_hash(const json_t *args, char hex[65]);
 
 /* Writes the lowercase hex SHA-256 of len bytes at data into hex (65 bytes
  * with the NUL). When memory runs out hex is the empty string, never a

@@ -396,16 +396,12 @@ static int seed_parse(const json_t *g, size_t i, seed *sd, char *err,
                      i);
             return TRINE_EINVAL;
         }
-        char *canon = NULL;
-        size_t clen = 0;
-        rc = trine_json_canonical(args, &canon, &clen);
+        rc = trine_arguments_hash(args, sd->args_hash);
         if (rc != 0) {
             snprintf(err, errlen, "consents[%zu].arguments: %s", i,
                      trine_strerror(rc));
             return rc;
         }
-        trine_sha256_hex(canon, clen, sd->args_hash);
-        trine_free(canon);
     }
     const json_t *exp = json_object_get(g, "expires");
     if (exp != NULL) {

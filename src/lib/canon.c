@@ -7,6 +7,11 @@
  * escapes JSON requires (", \ and the C0 controls), integers in decimal,
  * reals in the shortest form that reads back the same and always with a '.'
  * or an 'e' (so a real never reads back as an integer).
+ *
+ * The arguments hash that binds an `always` grant (canon_args_sha256) is
+ * over the value form of the same: a member whose value is null is left
+ * out (a null argument is absent) and an integral real is written as an
+ * integer (1.0 is 1), so arguments that evaluate alike hash alike.
  */
 #include "lib/decision.h"
 #include "lib/number.h"
@@ -34,6 +39,7 @@ typedef struct canon_key {
 
 typedef struct canon_ctx {
     strbuf *b;
+    bool by_value; /* the arguments' value form (canon_args_sha256) */
     const cpl_path *redact;
     size_t nredact;
     size_t maxseg;      /* the longest redact path */
@@ -113,9 +119,12 @@ static int write_object(canon_ctx *cx, const json_t *v, size_t depth,
     size_t i = 0;
     for (void *it = json_object_iter((json_t *)v); it != NULL && i < n;
          it = json_object_iter_next((json_t *)v, it)) {
+        keys[i].value = json_object_iter_value(it);
+        /* In the value form a null member is absent, as for arguments. */
+        if (cx->by_value && json_is_null(keys[i].value))
+            continue;
         keys[i].key = json_object_iter_key(it);
         keys[i].len = json_object_iter_key_len(it);
-        keys[i].value = json_object_iter_value(it);
         i++;
     }
     n = i;
@@ -175,9 +184,17 @@ static int write_value(canon_ctx *cx, const json_t *v, size_t depth,
     case JSON_INTEGER:
         sb_printf(cx->b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return 0;
-    case JSON_REAL:
-        sb_putn(cx->b, num, canon_real(json_real_value(v), num));
+    case JSON_REAL: {
+        double x = json_real_value(v);
+        /* In the value form a number is its value: 1.0 is written as 1. */
+        if (cx->by_value && x > -9.2e18 && x < 9.2e18 &&
+            x == (double)(int64_t)x) {
+            sb_printf(cx->b, "%" PRId64, (int64_t)x);
+            return 0;
+        }
+        sb_putn(cx->b, num, canon_real(x, num));
         return 0;
+    }
     case JSON_TRUE:
         sb_puts(cx->b, "true");
         return 0;
@@ -191,11 +208,13 @@ static int write_value(canon_ctx *cx, const json_t *v, size_t depth,
     return TRINE_EINVAL;
 }
 
-int canon_write(strbuf *b, const json_t *v, const cpl_path *redact, size_t n)
+/* canon_write and the value form of canon_args_sha256. */
+static int canon_write_form(strbuf *b, const json_t *v, bool by_value,
+                            const cpl_path *redact, size_t n)
 {
     if (v == NULL)
         return TRINE_EINVAL;
-    canon_ctx cx = {b, redact, n, 0, NULL, NULL};
+    canon_ctx cx = {b, by_value, redact, n, 0, NULL, NULL};
     for (size_t i = 0; i < n; i++) {
         if (redact[i].nseg > cx.maxseg)
             cx.maxseg = redact[i].nseg;
@@ -221,6 +240,33 @@ int canon_write(strbuf *b, const json_t *v, const cpl_path *redact, size_t n)
     if (rc == 0 && b->oom)
         rc = TRINE_ENOMEM;
     return rc;
+}
+
+int canon_write(strbuf *b, const json_t *v, const cpl_path *redact, size_t n)
+{
+    return canon_write_form(b, v, false, redact, n);
+}
+
+int canon_args_sha256(const json_t *args, char hex[65])
+{
+    strbuf b;
+    sb_init(&b);
+    int rc = args != NULL ? canon_write_form(&b, args, true, NULL, 0)
+                          : (sb_puts(&b, "{}"), b.oom ? TRINE_ENOMEM : 0);
+    if (rc == 0)
+        rc = canon_sha256_hex(b.data, b.len, hex);
+    sb_free(&b);
+    return rc;
+}
+
+int trine_arguments_hash(const json_t *args, char hex[65])
+{
+    if (hex == NULL)
+        return TRINE_EINVAL;
+    hex[0] = '\0';
+    if (args != NULL && !json_is_object(args))
+        return TRINE_EINVAL;
+    return canon_args_sha256(args, hex);
 }
 
 int trine_json_canonical(const json_t *v, char **out, size_t *len)

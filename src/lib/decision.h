@@ -304,6 +304,11 @@ int eval_check_arg(trine_decision *d, const cpl_arg *a, const json_t *v,
  * TRINE_ENOMEM, or TRINE_EINVAL for a value nested too deeply or not JSON. */
 int canon_write(strbuf *b, const json_t *v, const cpl_path *redact, size_t n);
 
+/* Writes into hex the SHA-256 of the value form of the arguments (NULL:
+ * none, as {}): canonical JSON without null members, integral reals as
+ * integers. Returns 0, TRINE_EINVAL (too deep) or TRINE_ENOMEM. */
+int canon_args_sha256(const json_t *args, char hex[65]);
+
 /* Writes the shortest text of x that reads back as x, always with a '.' or
  * an 'e' ("1.0", "1e+20"), into buf. Returns its length. */
 size_t canon_real(double x, char buf[32]);

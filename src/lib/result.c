@@ -179,18 +179,8 @@ int dec_args_hash(trine_decision *d)
 {
     if (d->hash_done)
         return 0;
-    if (d->args == NULL) {
-        int rc = canon_sha256_hex("{}", 2, d->args_hash);
-        d->hash_done = rc == 0;
-        return rc;
-    }
-    strbuf b;
-    sb_init(&b);
-    int rc = canon_write(&b, d->args, NULL, 0);
-    if (rc == 0)
-        rc = canon_sha256_hex(b.data, b.len, d->args_hash);
+    int rc = canon_args_sha256(d->args, d->args_hash);
     d->hash_done = rc == 0;
-    sb_free(&b);
     return rc;
 }
 

@@ -190,6 +190,60 @@ static void test_sha256(void **state)
         "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
 }
 
+/* trine_arguments_hash of the JSON text args (an object), as hex. */
+static void args_hash(const char *args, char hex[65])
+{
+    json_error_t e;
+    json_t *v = json_loads(args, 0, &e);
+    assert_non_null(v);
+    assert_int_equal(trine_arguments_hash(v, hex), 0);
+    json_decref(v);
+}
+
+static void test_arguments_hash(void **state)
+{
+    (void)state;
+    char a[65], b[65];
+    /* The hash of the value form: what evaluates alike hashes alike... */
+    static const char *const same[][2] = {
+        {"{\"n\":1,\"r\":\"w\"}", "{\"r\":\"w\",\"n\":1.0}"},
+        {"{\"o\":{\"n\":-0.0}}", "{\"o\":{\"n\":0}}"},
+        {"{\"x\":null,\"o\":{\"y\":null}}", "{\"o\":{}}"},
+        {"{\"n\":1e3}", "{\"n\":1000}"},
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        args_hash(same[i][0], a);
+        args_hash(same[i][1], b);
+        if (strcmp(a, b) != 0)
+            fail_msg("%s and %s hash apart", same[i][0], same[i][1]);
+    }
+    /* ...and nothing else does: other values, types, array positions. */
+    static const char *const apart[][2] = {
+        {"{\"r\":\"widgets\"}", "{\"r\":\"gadgets\"}"},
+        {"{\"n\":1}", "{\"n\":1.5}"},
+        {"{\"n\":1}", "{\"n\":\"1\"}"},
+        {"{\"n\":1}", "{\"n\":true}"},
+        {"{\"a\":[null]}", "{\"a\":[]}"},
+        {"{\"n\":9007199254740993}", "{\"n\":9007199254740992}"},
+    };
+    for (size_t i = 0; i < sizeof apart / sizeof apart[0]; i++) {
+        args_hash(apart[i][0], a);
+        args_hash(apart[i][1], b);
+        if (strcmp(a, b) == 0)
+            fail_msg("%s and %s hash alike", apart[i][0], apart[i][1]);
+    }
+    /* No arguments hash as {}; anything but an object is refused. */
+    assert_int_equal(trine_arguments_hash(NULL, a), 0);
+    args_hash("{}", b);
+    assert_string_equal(a, b);
+    assert_string_equal(
+        a, "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+    json_t *arr = json_array();
+    assert_int_equal(trine_arguments_hash(arr, a), TRINE_EINVAL);
+    assert_string_equal(a, "");
+    json_decref(arr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_strings),        cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_real_text),      cmocka_unit_test(test_redact),
         cmocka_unit_test(test_too_deep),       cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_arguments_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
