@@ -255,14 +255,13 @@ static bool lint_pattern_covers(const cpl_pattern *d, const cpl_pattern *a)
     return false;
 }
 
-/* Returns a deny of b that covers the pair (a, pt), or NULL. */
-static const cpl_rule *lint_pair_denied(const cpl_block *b, const cpl_action *a,
+/* Returns one of the n denies that covers the pair (a, pt), or NULL. */
+static const cpl_rule *lint_pair_denied(const cpl_rule *const *denies, size_t n,
+                                        const cpl_action *a,
                                         const cpl_pattern *pt)
 {
-    for (size_t i = 0; i < b->nrules; i++) {
-        const cpl_rule *d = b->rules[i];
-        if (!d->deny)
-            continue;
+    for (size_t i = 0; i < n; i++) {
+        const cpl_rule *d = denies[i];
         bool act = false, pat = false;
         for (size_t k = 0; k < d->nactions && !act; k++)
             act = lint_action_covers(&d->actions[k], a);
@@ -276,8 +275,25 @@ static const cpl_rule *lint_pair_denied(const cpl_block *b, const cpl_action *a,
 
 static int lint_block(const cpl_block *b, trine_diag *diag)
 {
+    if (b == NULL)
+        return 0;
+    /* The denies, gathered once: a block of many allows and few denies
+     * (the usual shape) costs allows x denies, not allows x rules. */
+    size_t ndeny = 0;
+    for (size_t i = 0; i < b->nrules; i++)
+        ndeny += b->rules[i]->deny;
+    if (ndeny == 0)
+        return 0;
+    const cpl_rule **denies = malloc(ndeny * sizeof *denies);
+    if (denies == NULL)
+        return TRINE_ENOMEM;
+    ndeny = 0;
+    for (size_t i = 0; i < b->nrules; i++) {
+        if (b->rules[i]->deny)
+            denies[ndeny++] = b->rules[i];
+    }
     int n = 0;
-    for (size_t i = 0; b != NULL && i < b->nrules; i++) {
+    for (size_t i = 0; i < b->nrules; i++) {
         const cpl_rule *r = b->rules[i];
         if (r->deny)
             continue;
@@ -285,8 +301,8 @@ static int lint_block(const cpl_block *b, trine_diag *diag)
         bool dead = r->nactions > 0 && r->npatterns > 0;
         for (size_t k = 0; dead && k < r->nactions; k++) {
             for (size_t m = 0; dead && m < r->npatterns; m++) {
-                const cpl_rule *d =
-                    lint_pair_denied(b, &r->actions[k], &r->patterns[m]);
+                const cpl_rule *d = lint_pair_denied(
+                    denies, ndeny, &r->actions[k], &r->patterns[m]);
                 dead = d != NULL;
                 if (first == NULL)
                     first = d;
@@ -303,6 +319,7 @@ static int lint_block(const cpl_block *b, trine_diag *diag)
                   first->file, first->line, first->col);
         n = lint_sum(n, lint_warn(diag, r->file, r->line, r->col, &msg));
     }
+    free(denies);
     return n;
 }
 
