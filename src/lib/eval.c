@@ -456,6 +456,15 @@ static int judge_hop(eval_ctx *x, const char *id, const char *why,
         e.resource_audit = pr->res_audit;
         e.agent = id;
         const char *who = is_actor ? "actor" : "agent";
+        /* A prior actor (full_chain) is named with its place in the chain,
+         * so an actor that appears twice fails twice, distinctly. */
+        const char *name = id;
+        if (id != NULL && is_actor && depth > 0) {
+            name = dec_printf(d, "%s (actor %zu of the delegation chain)", id,
+                              depth + 1);
+            if (name == NULL)
+                return TRINE_ENOMEM;
+        }
         if (id == NULL && !is_actor) {
             e.detail = x->c.agent_problem;
         } else if (id == NULL) {
@@ -465,10 +474,10 @@ static int judge_hop(eval_ctx *x, const char *id, const char *why,
             e.rule_file = r.deny->file;
             e.rule_line = r.deny->line;
             e.detail = dec_printf(d, "%s %s is denied by agent block %s", who,
-                                  id, block_name(r.deny));
+                                  name, block_name(r.deny));
         } else {
-            e.detail =
-                dec_printf(d, "no agent block allows %s %s to do it", who, id);
+            e.detail = dec_printf(d, "no agent block allows %s %s to do it",
+                                  who, name);
         }
         if (e.detail == NULL || add_reason(x, &e) != 0)
             return TRINE_ENOMEM;
