@@ -322,7 +322,8 @@ static int parse_options(int argc, char **argv, options *o)
     o->runs = 5;
     o->batches = 200;
     o->batch = 500;
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes a value: they go in pairs. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -349,7 +350,6 @@ static int parse_options(int argc, char **argv, options *o)
         }
         if (rc != 0)
             return -1;
-        i++;
     }
     return 0;
 }
