@@ -85,6 +85,19 @@ int pmsg_parse_line(const char *buf, size_t len, pmsg_line *out, char *err,
                     size_t errlen)
 {
     memset(out, 0, sizeof *out);
+    /* A carriage return is JSON whitespace, but many line readers (Python's
+     * text streams, Node's readline, Java's readLine) end a line at a bare
+     * one: a server reading that way would see a second message inside
+     * this one, one the proxy never checked. MCP's stdio transport allows
+     * no embedded line break, so only a CRLF's CR at the very end passes. */
+    const char *cr = memchr(buf, '\r', len);
+    if (cr != NULL && cr != buf + len - 1) {
+        snprintf(err, errlen,
+                 "carriage return at byte %td: a message holds no line "
+                 "break before its end",
+                 cr - buf);
+        return PMSG_PARSE_ERROR;
+    }
     json_error_t e;
     /* Duplicate keys are refused: a call checked with one "name" and run
      * with the other would bypass the policy. */

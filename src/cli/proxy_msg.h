@@ -56,8 +56,9 @@ typedef struct pmsg_line {
 } pmsg_line;
 
 /* Parses one line from the client (len bytes, no newline) and classifies
- * each message. Duplicate object keys are refused: the proxy and the
- * server must read the same request. Returns 0 with *out filled (release
+ * each message. Duplicate object keys, and a carriage return anywhere but
+ * at the very end, are refused: the proxy and the server must read the
+ * same requests. Returns 0 with *out filled (release
  * with pmsg_line_free), PMSG_PARSE_ERROR with a message in err when the
  * line is not JSON, or TRINE_ENOMEM. A JSON value that is neither an
  * object nor an array is one PMSG_INVALID item. */

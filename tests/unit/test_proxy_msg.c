@@ -153,6 +153,21 @@ static void test_parse_errors(void **state)
                                      &pl, err, sizeof err),
                      0);
     pmsg_line_free(&pl);
+    /* A CR anywhere else is refused, though JSON takes it as whitespace: a
+     * server whose reader ends lines at a bare CR would find the call
+     * inside this ping, and run it unchecked. */
+    const char *smuggled =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":"
+        "{\"x\":\r{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\","
+        "\"params\":{\"name\":\"w\",\"arguments\":{}}}\r}}";
+    assert_int_equal(
+        pmsg_parse_line(smuggled, strlen(smuggled), &pl, err, sizeof err),
+        PMSG_PARSE_ERROR);
+    assert_string_equal(err, "carriage return at byte 54: a message holds no "
+                             "line break before its end");
+    assert_null(pl.root);
+    assert_int_equal(pmsg_parse_line("\r{}\r", 4, &pl, err, sizeof err),
+                     PMSG_PARSE_ERROR);
 }
 
 static void test_check_params(void **state)
