@@ -407,7 +407,8 @@ void proxy_flow_reply(proxy *px, const json_t *reply, const char *why)
 
 /* ---- Client lines ------------------------------------------------------- */
 
-/* Takes the client's answer to one of our elicitations. */
+/* Takes the client's answer to one of our elicitations (a late one, to a
+ * call no longer waiting, is dropped). */
 static void flow_own_response(proxy *px, const json_t *msg)
 {
     proxy_job *j = px->head;
@@ -545,6 +546,26 @@ static size_t flow_queue_cap(const proxy *px)
     return cap > floor ? cap : floor;
 }
 
+/* A response that looks like the proxy's own (PMSG_OWN_ID_PREFIX) is the
+ * proxy's only when its id carries this run's nonce, which the server
+ * never sees; any other is the server's (a server may pick ids like
+ * those). Turns the latter into PMSG_RESPONSE. */
+static void flow_claim_own(const proxy *px, pmsg_line *pl)
+{
+    size_t nn = strlen(px->nonce);
+    for (size_t i = 0; i < pl->n; i++) {
+        if (pl->items[i].kind != PMSG_OWN_RESPONSE)
+            continue;
+        const json_t *id = pmsg_id(pl->items[i].msg);
+        const char *s = json_string_value(id);
+        size_t n = json_string_length(id);
+        bool ours = n > nn && s[n - nn - 1] == '-' &&
+                    memcmp(s + n - nn, px->nonce, nn) == 0;
+        if (!ours)
+            pl->items[i].kind = PMSG_RESPONSE;
+    }
+}
+
 void proxy_client_line(proxy *px, const char *line, size_t len)
 {
     pmsg_line pl;
@@ -560,6 +581,7 @@ void proxy_client_line(proxy *px, const char *line, size_t len)
         proxy_to_client(px, pmsg_rpc_error(NULL, PMSG_PARSE_ERROR, msg));
         return;
     }
+    flow_claim_own(px, &pl);
     if (!pl.batch) {
         pmsg_kind k = pl.items[0].kind;
         bool direct =
