@@ -495,16 +495,40 @@ static bool flow_cancel(proxy *px, const json_t *msg)
 /* Answers every request of a line the queue cannot take. */
 static void flow_refuse(proxy *px, const pmsg_line *pl)
 {
-    for (size_t i = 0; i < pl->n; i++) {
+    /* A batch is answered with an array, as JSON-RPC wants. */
+    json_t *answers = json_array();
+    size_t dropped = 0;
+    for (size_t i = 0; i < pl->n && answers != NULL; i++) {
         const json_t *m = pl->items[i].msg;
         const json_t *id = pmsg_id(m);
-        if (id == NULL || json_object_get(m, "method") == NULL)
+        if (id == NULL || json_object_get(m, "method") == NULL) {
+            dropped++;
             continue;
-        proxy_to_client(px, pmsg_rpc_error(id, PMSG_INTERNAL_ERROR,
-                                           "the proxy holds too many messages "
-                                           "behind a call waiting for "
-                                           "consent; send it again later"));
+        }
+        if (json_array_append_new(
+                answers, pmsg_rpc_error(id, PMSG_INTERNAL_ERROR,
+                                        "the proxy holds too many messages "
+                                        "behind a call waiting for consent; "
+                                        "send it again later")) != 0) {
+            json_decref(answers);
+            answers = NULL;
+        }
     }
+    if (answers == NULL) {
+        px->fatal = true;
+        return;
+    }
+    if (dropped > 0)
+        proxy_log("dropped %zu message%s that cannot be answered (the queue "
+                  "behind a call waiting for consent is full)",
+                  dropped, dropped == 1 ? "" : "s");
+    size_t n = json_array_size(answers);
+    if (n > 0 && pl->batch)
+        proxy_to_client(px, answers);
+    else if (n > 0)
+        proxy_to_client(px, json_incref(json_array_get(answers, 0)));
+    if (n == 0 || !pl->batch)
+        json_decref(answers);
 }
 
 /* Queues a parsed line (taken) and decides what can be decided. */
@@ -579,6 +603,14 @@ void proxy_client_line(proxy *px, const char *line, size_t len)
         char msg[300];
         snprintf(msg, sizeof msg, "parse error: %s", err);
         proxy_to_client(px, pmsg_rpc_error(NULL, PMSG_PARSE_ERROR, msg));
+        return;
+    }
+    if (pl.batch && pl.n == 0) {
+        /* JSON-RPC answers an empty batch with one error, and so does the
+         * proxy: there is nothing to forward. */
+        proxy_to_client(px, pmsg_rpc_error(NULL, PMSG_INVALID_REQUEST,
+                                           "invalid request: an empty batch"));
+        pmsg_line_free(&pl);
         return;
     }
     flow_claim_own(px, &pl);

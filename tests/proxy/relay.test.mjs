@@ -98,6 +98,11 @@ test('a batch loses its denied calls; the proxy answers them', async () => {
   const ok = ` [${call(8, 'read_text_file', { path: '/srv/c' })} ] `;
   p.write(`${ok}\n`);
   assert.equal(await p.next(), ok);
+  // An empty batch is answered by the proxy, as JSON-RPC says.
+  p.write('[ ]\n');
+  assert.deepEqual(JSON.parse(await p.next()), { jsonrpc: '2.0', id: null,
+    error: { code: -32600, message: 'invalid request: an empty batch' } });
+  assert.ok(await p.quiet(), 'nothing was forwarded');
   assert.deepEqual(await p.end(), [0, null]);
 });
 
@@ -171,6 +176,37 @@ test('a response whose id only looks like the proxy\'s goes to the server', asyn
   assert.equal(r.result.isError, true);
   assert.deepEqual(await p.end(), [0, null]);
 });
+
+test('a full queue behind a consent wait: requests refused, drops said',
+  async () => {
+    // The queue holds 4 x --max-message, and at least 64 MiB.
+    const p = catProxy({ extra: ['--max-message', '1100000'] });
+    p.write(`${INIT_ELICIT}\n`);
+    await p.next();
+    p.write(`${call(4, 'write_file', { path: '/srv/q.txt', content: 'x' })}\n`);
+    const el = JSON.parse(await p.next());
+    assert.equal(el.method, 'elicitation/create');
+    // 70 notifications of 1 MB fill the queue (at least 64 MiB) and more.
+    const pad = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/pad',
+      params: { p: 'x'.repeat(1000000) } });
+    for (let i = 0; i < 70; i++) p.write(`${pad}\n`);
+    // A batch is refused with an array, a request with an object (each
+    // larger than what room may be left).
+    const ping = (id) => JSON.stringify({ jsonrpc: '2.0', id, method: 'ping',
+      params: { p: 'x'.repeat(1000000) } });
+    p.write(`[${ping(41)}]\n`);
+    p.write(`${ping(42)}\n`);
+    const message = 'the proxy holds too many messages behind a call ' +
+      'waiting for consent; send it again later';
+    assert.deepEqual(JSON.parse(await p.next()), [{ jsonrpc: '2.0', id: 41,
+      error: { code: -32603, message } }]);
+    assert.deepEqual(JSON.parse(await p.next()), { jsonrpc: '2.0', id: 42,
+      error: { code: -32603, message } });
+    assert.match(p.stderr(), /dropped 1 message that cannot be answered/);
+    p.send({ jsonrpc: '2.0', id: el.id, result: { action: 'decline' } });
+    assert.equal(JSON.parse(await p.next()).id, 4);
+    assert.deepEqual(await p.end(), [0, null]);
+  });
 
 test('a cancelled call is dropped, with its elicitation', async () => {
   const p = catProxy();
