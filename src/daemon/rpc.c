@@ -131,6 +131,10 @@ static int rpc_validate(rpc_request *req, char *err, size_t errlen)
      * a decision, argument_invalid); a name compared as a C string must
      * not, or "check\u0000x" would be read as "check". */
     const json_t *m = json_object_get(req->root, "method");
+    if (m == NULL) {
+        snprintf(err, errlen, "method is required");
+        return RPC_INVALID_REQUEST;
+    }
     if (!json_is_string(m) ||
         strlen(json_string_value(m)) != json_string_length(m)) {
         snprintf(err, errlen, "method must be a string without NUL");

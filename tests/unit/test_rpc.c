@@ -261,6 +261,11 @@ static void test_ping_and_unknown_method(void **state)
     expect_reply(f, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"\\u0001\"}",
                  "{\"jsonrpc\":\"2.0\",\"id\":9,\"error\":{\"code\":-32601,"
                  "\"message\":\"unknown method \\\"\\u0001\\\"\"}}\n");
+    /* An id holding \u0000 is echoed as it came, escaped (a fuzzing
+     * regression: the reply stays valid JSON). */
+    expect_reply(f, "{\"jsonrpc\":\"2.0\",\"id\":\"p\\u0000\"}",
+                 "{\"jsonrpc\":\"2.0\",\"id\":\"p\\u0000\",\"error\":{"
+                 "\"code\":-32600,\"message\":\"method is required\"}}\n");
     /* Parse errors answer with id null. */
     expect_reply(f, "{",
                  "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
